@@ -1,0 +1,1 @@
+//! Architectures, tokenizers and presets.
