@@ -4,5 +4,10 @@
 //! It knows nothing of LLaMA, tokenizers or HTTP (those live in `tt-models` and the app).
 
 pub mod dtype;
+pub mod graph;
+pub mod op;
+mod record;
 
 pub use dtype::GgmlType;
+pub use graph::{Graph, Group, InputKind, Leaf, SourceLoc, Tensor, TensorId};
+pub use op::{GluOp, Op, RopeParams, UnaryOp};
