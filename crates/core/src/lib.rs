@@ -7,6 +7,7 @@ pub mod dtype;
 pub mod graph;
 pub mod op;
 mod record;
+pub mod trace;
 
 pub use dtype::GgmlType;
 pub use graph::{Graph, Group, InputKind, Leaf, SourceLoc, Tensor, TensorId};
