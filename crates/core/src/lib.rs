@@ -4,6 +4,7 @@
 //! It knows nothing of LLaMA, tokenizers or HTTP (those live in `tt-models` and the app).
 
 pub mod dtype;
+pub mod gguf;
 pub mod graph;
 pub mod llamacpp_log;
 pub mod op;
