@@ -6,6 +6,7 @@
 pub mod dtype;
 pub mod gguf;
 pub mod graph;
+pub mod llamacpp_import;
 pub mod llamacpp_log;
 pub mod op;
 mod record;

@@ -147,6 +147,8 @@ pub struct EvalLog {
     pub nodes: Vec<LogNode>,
     /// Prompt token ids, when the log lists them (`number of input tokens = N`).
     pub tokens: Vec<u32>,
+    /// Threads of the run, when the log has llama.cpp's `system_info: n_threads = N` line.
+    pub n_threads: Option<u32>,
     /// Lines in the file.
     pub n_lines: usize,
 }
@@ -209,20 +211,30 @@ pub fn parse(text: &str) -> Result<EvalLog, LogError> {
         flavor,
         nodes,
         tokens: tokens.ids,
+        n_threads: tokens.n_threads,
         n_lines,
     })
 }
 
-/// Picks up `number of input tokens = N` and the N id lines after it (log prefix allowed).
+/// Picks up `number of input tokens = N` and the N id lines after it, and the thread count
+/// (log prefixes allowed).
 #[derive(Default)]
 struct Tokens {
     ids: Vec<u32>,
     pending: usize,
+    n_threads: Option<u32>,
 }
 
 impl Tokens {
     fn feed(&mut self, line: &str) {
         const KEY: &str = "number of input tokens = ";
+        const THREADS: &str = "system_info: n_threads = ";
+        if let Some(p) = line.find(THREADS) {
+            let rest = &line[p + THREADS.len()..];
+            let digits = rest.split(|c: char| !c.is_ascii_digit()).next();
+            self.n_threads = digits.and_then(|d| d.parse().ok());
+            return;
+        }
         if let Some(p) = line.find(KEY) {
             if let Ok(n) = line[p + KEY.len()..].trim().parse::<usize>() {
                 self.ids.clear();

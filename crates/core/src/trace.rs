@@ -127,6 +127,9 @@ pub struct TensorDoc {
     pub stats: Option<Stats>,
     /// Where the values are, when captured.
     pub values: Option<ValuesRef>,
+    /// The values llama.cpp's eval callback printed for this tensor (imported logs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub printed: Option<Printed>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,6 +152,88 @@ pub struct Stats {
     pub sum: f64,
     pub nan: u64,
     pub inf: u64,
+}
+
+/// What llama.cpp's eval callback printed for a tensor: the first and last 3 indices along ne0,
+/// ne1 and ne2 (every index of a dimension of at most 6; ne3 never elided) and the sum.
+/// Values are rounded to 4 decimals (`%12.4f`); non-finite numbers are the JSON strings
+/// `"nan"`, `"inf"`, `"-inf"`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Printed {
+    /// Element coordinates `[i0, i1, i2, i3]` (ggml order) of each printed value.
+    pub coords: Vec<[u64; 4]>,
+    #[serde(with = "nonfinite::vec")]
+    pub values: Vec<f32>,
+    /// The printed `sum = …` (f32 sum over every element); `None` for quantized tensors.
+    #[serde(default, with = "nonfinite::option")]
+    pub sum: Option<f64>,
+}
+
+/// JSON has no NaN or infinity: these write them as strings and read them back.
+mod nonfinite {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// A number as written: `T` is f32 for values (so 0.1096 stays `0.1096`), f64 for sums.
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Num<T> {
+        F(T),
+        S(String),
+    }
+
+    fn to_num<T: Into<f64> + Copy>(v: T) -> Num<T> {
+        let x: f64 = v.into();
+        if x.is_nan() {
+            Num::S("nan".into())
+        } else if x.is_infinite() {
+            Num::S(if x > 0.0 { "inf" } else { "-inf" }.into())
+        } else {
+            Num::F(v)
+        }
+    }
+
+    fn from_num<E: serde::de::Error>(n: Num<f64>) -> Result<f64, E> {
+        match n {
+            Num::F(v) => Ok(v),
+            Num::S(s) => match s.as_str() {
+                "nan" => Ok(f64::NAN),
+                "inf" => Ok(f64::INFINITY),
+                "-inf" => Ok(f64::NEG_INFINITY),
+                _ => Err(E::custom(format!(
+                    "expected a number, \"nan\", \"inf\" or \"-inf\", found {s:?}"
+                ))),
+            },
+        }
+    }
+
+    pub mod vec {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|&x| to_num(x)))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+            Vec::<Num<f64>>::deserialize(d)?
+                .into_iter()
+                .map(|n| from_num(n).map(|v| v as f32))
+                .collect()
+        }
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            v.map(to_num).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            Option::<Num<f64>>::deserialize(d)?
+                .map(from_num)
+                .transpose()
+        }
+    }
 }
 
 /// Pointer to a captured tensor's values in the trace payload.
@@ -202,6 +287,7 @@ impl TensorDoc {
             bytes_written,
             stats: None,
             values: None,
+            printed: None,
         }
     }
 }
@@ -213,8 +299,9 @@ pub fn cost(g: &Graph, id: TensorId) -> (u64, u64, u64) {
         return (0, 0, 0);
     }
     let n = t.n_elements();
-    let src_bytes: u64 = t
-        .src
+    // SET_ROWS's src[2] is its destination (ggml keeps it as a source): not read.
+    let n_read = if t.op == Op::SetRows { 2 } else { t.src.len() };
+    let src_bytes: u64 = t.src[..n_read.min(t.src.len())]
         .iter()
         .flatten()
         .map(|&s| g.get(s).n_bytes() as u64)

@@ -23,6 +23,7 @@ fn fa_off_log_has_1086_nodes_and_exact_first_node() {
     assert_eq!(log.flavor, LogFlavor::Current);
     assert_eq!(log.nodes.len(), 1086);
     assert_eq!(log.tokens, vec![504, 3575, 282, 4649, 314]);
+    assert_eq!(log.n_threads, Some(2));
     let n = &log.nodes[0];
     assert_eq!(n.name, "embd");
     assert_eq!(n.op, "GET_ROWS");
