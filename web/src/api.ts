@@ -1,0 +1,272 @@
+// The one contract with the Rust side: types mirroring `tt_core::trace::GraphDoc`
+// (crates/core/src/trace.rs) and the HTTP API of /work/notes/api.md, field for field, plus
+// the fetch helpers. Nothing here knows about three.js or the DOM; every helper throws an
+// `ApiError` whose message is the server's `{error}` text, so the page can show it as is.
+
+/** `GraphDoc.format`. */
+export const FORMAT_NAME = 'tensor-trace-graph';
+/** The `GraphDoc.version` this viewer reads. */
+export const FORMAT_VERSION = 1;
+
+/** Semantic group of a tensor (`tt_core::graph::Group`, snake_case). */
+export type Group =
+  | 'embedding'
+  | 'query'
+  | 'key'
+  | 'value'
+  | 'attention'
+  | 'kv_cache'
+  | 'mlp'
+  | 'residual'
+  | 'norm'
+  | 'output'
+  | 'input';
+
+/** Every group, in the order the legend lists them. */
+export const GROUPS: readonly Group[] = [
+  'embedding',
+  'norm',
+  'query',
+  'key',
+  'value',
+  'kv_cache',
+  'attention',
+  'residual',
+  'mlp',
+  'output',
+  'input',
+];
+
+/** `TensorDoc.kind`. */
+export type TensorKind = 'node' | 'weight' | 'input' | 'cache';
+
+/** ggml shape, ne[0] innermost (contiguous). */
+export type Ne = [number, number, number, number];
+
+export interface Location {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface Stats {
+  n: number;
+  min: number;
+  max: number;
+  mean: number;
+  std: number;
+  /** Sum of all elements, as llama.cpp's eval callback prints it. */
+  sum: number;
+  nan: number;
+  inf: number;
+}
+
+export interface ValuesRef {
+  key: string;
+  ne: Ne;
+  complete: boolean;
+}
+
+/** One tensor: a leaf (weight, input, cache) or a computed node. */
+export interface TensorDoc {
+  id: number;
+  name: string;
+  /** ggml's printed op name (`MUL_MAT`, `SWIGLU`, `NONE` for leaves). */
+  op: string;
+  params: Record<string, unknown> | null;
+  kind: TensorKind;
+  /** ggml type name (`f32`, `q4_K`, …). */
+  type: string;
+  ne: Ne;
+  /** Byte strides. */
+  nb: Ne;
+  /** Source ids by position (`null` where ggml has NULL). */
+  src: (number | null)[];
+  view_src: number | null;
+  view_offs: number;
+  layer: number | null;
+  group: Group;
+  location: Location | null;
+  exec_index: number | null;
+  flops: number;
+  bytes_read: number;
+  bytes_written: number;
+  stats: Stats | null;
+  values: ValuesRef | null;
+}
+
+export interface ModelInfo {
+  name: string;
+  architecture: string;
+  /** `"gguf"`, `"preset"` or `"llama.cpp-log"`. */
+  source: string;
+  file: string | null;
+  hparams: Record<string, unknown>;
+  n_params: number;
+  n_bytes: number;
+}
+
+export interface TokenInfo {
+  id: number;
+  piece: string;
+  text: string;
+}
+
+export interface TopToken {
+  id: number;
+  piece: string;
+  text: string;
+  logit: number;
+  prob: number;
+}
+
+export interface RunInfo {
+  prompt: string;
+  tokens: TokenInfo[];
+  flash_attn: boolean;
+  n_ctx: number;
+  n_kv: number;
+  n_threads: number;
+  top: TopToken[];
+  compute_ms: number;
+}
+
+export interface GraphDoc {
+  format: string;
+  version: number;
+  model: ModelInfo;
+  run: RunInfo | null;
+  /** Every tensor; `tensors[i].id == i`. */
+  tensors: TensorDoc[];
+  /** Node ids in execution order. */
+  nodes: number[];
+}
+
+export interface Preset {
+  id: string;
+  name: string;
+  description: string;
+}
+
+/** `GET /api/tensor/{id}`. */
+export interface TensorValues {
+  id: number;
+  name: string;
+  ne: Ne;
+  stats: Stats;
+  histogram: { min: number; max: number; counts: number[] };
+  heatmap: {
+    rows: number;
+    cols: number;
+    /** rows × cols block means, row-major. */
+    values: number[];
+    row_label: string;
+    col_label: string;
+  };
+  sample: number[];
+}
+
+/** `GET /api/attention/{id}` for a `kq_soft_max-<il>` node. */
+export interface Attention {
+  layer: number;
+  n_head: number;
+  n_head_kv: number;
+  n_tokens: number;
+  n_kv_used: number;
+  tokens: string[];
+  /** Per query head: n_tokens × n_kv_used probabilities, row-major (row = query token). */
+  heads: number[][];
+}
+
+/** `GET /api/code/{id}`. */
+export interface CodeRefs {
+  ours: { file: string; line: number; text: string };
+  kernel: { file: string; line: number; fn_name: string; text: string } | null;
+  llama_cpp: { file: string; function: string; line: number; note: string } | null;
+}
+
+export type TraceState = 'idle' | 'running' | 'done' | 'failed';
+
+/** `GET /api/trace/status`. */
+export interface TraceStatus {
+  state: TraceState;
+  progress: { done: number; total: number; stage: string };
+  error?: string;
+}
+
+/** `GET /api/lens`. */
+export interface Lens {
+  layers: { layer: number; top: TopToken[] }[];
+}
+
+/** A failed API call: HTTP status (0 when the server could not be reached) and a clear message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, `cannot reach the tensor-trace server (${path}): ${String(e)}`);
+  }
+  const text = await res.text();
+  let body: unknown = undefined;
+  try {
+    body = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    if (res.ok) throw new ApiError(res.status, `${path}: the server sent invalid JSON`);
+  }
+  if (!res.ok) {
+    const msg =
+      body && typeof body === 'object' && 'error' in body
+        ? String((body as { error: unknown }).error)
+        : `${res.status} ${res.statusText}`;
+    throw new ApiError(res.status, `${path}: ${msg}`);
+  }
+  return body as T;
+}
+
+/** Checks the document is a graph this viewer reads; throws a clear error otherwise. */
+export function checkGraphDoc(doc: unknown): GraphDoc {
+  if (!doc || typeof doc !== 'object') throw new ApiError(0, 'the graph is not a JSON object');
+  const d = doc as Partial<GraphDoc>;
+  if (d.format !== FORMAT_NAME)
+    throw new ApiError(0, `expected a "${FORMAT_NAME}" document, found format ${JSON.stringify(d.format)}`);
+  if (d.version !== FORMAT_VERSION)
+    throw new ApiError(0, `expected graph format version ${FORMAT_VERSION}, found ${String(d.version)}`);
+  if (!Array.isArray(d.tensors) || !Array.isArray(d.nodes))
+    throw new ApiError(0, 'the graph has no tensors/nodes arrays');
+  d.tensors.forEach((t, i) => {
+    if (t.id !== i) throw new ApiError(0, `tensors[${i}] has id ${t.id}; expected ${i}`);
+  });
+  return d as GraphDoc;
+}
+
+export const api = {
+  graph: async (preset?: string): Promise<GraphDoc> =>
+    checkGraphDoc(
+      await request<unknown>(preset ? `/api/graph?preset=${encodeURIComponent(preset)}` : '/api/graph'),
+    ),
+  presets: (): Promise<Preset[]> => request('/api/presets'),
+  tensor: (id: number): Promise<TensorValues> => request(`/api/tensor/${id}`),
+  attention: (id: number): Promise<Attention> => request(`/api/attention/${id}`),
+  code: (id: number): Promise<CodeRefs> => request(`/api/code/${id}`),
+  source: (file: string): Promise<{ file: string; text: string }> =>
+    request(`/api/source?file=${encodeURIComponent(file)}`),
+  startTrace: (prompt: string, flashAttn: boolean): Promise<{ job: number }> =>
+    request('/api/trace', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt, flash_attn: flashAttn }),
+    }),
+  traceStatus: (): Promise<TraceStatus> => request('/api/trace/status'),
+  lens: (): Promise<Lens> => request('/api/lens'),
+};

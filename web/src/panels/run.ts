@@ -1,0 +1,77 @@
+// The traced run along the bottom: the prompt's tokens as a strip, the top-5 next tokens, and
+// the logit lens (`GET /api/lens`: what each layer's residual stream would predict).
+
+import type { GraphDoc, Lens } from '../api';
+import { h } from './dom';
+
+/** Shows a vocabulary piece readably: leading-space marker and control characters visible. */
+export function showPiece(text: string): string {
+  return text.replace(/\n/g, '⏎').replace(/\t/g, '⇥');
+}
+
+export class RunPanel {
+  readonly el = h('div', { class: 'panel run hidden', 'data-testid': 'run' });
+  private lensBox = h('div', { class: 'lens' });
+
+  constructor(private readonly loadLens: () => Promise<Lens>) {}
+
+  setDoc(doc: GraphDoc): void {
+    const run = doc.run;
+    if (!run) {
+      this.el.classList.add('hidden');
+      return;
+    }
+    this.el.classList.remove('hidden');
+    this.lensBox.replaceChildren();
+    const tokens = h(
+      'div',
+      { class: 'tokens', 'data-testid': 'tokens', title: `prompt: ${run.prompt}` },
+      ...run.tokens.map((t, i) => h('span', { class: 'tok', title: `id ${t.id}, piece ${t.piece}` }, showPiece(t.text), h('sub', { text: String(i) }))),
+    );
+    const top = h(
+      'div',
+      { class: 'top5', 'data-testid': 'top5' },
+      h('span', { class: 'muted', text: 'next:' }),
+      ...run.top.slice(0, 5).map((t) =>
+        h('span', { title: `id ${t.id}, logit ${t.logit.toFixed(4)}` }, h('b', { class: 'tok', text: showPiece(t.text) }), h('span', { class: 'p', text: ` ${(t.prob * 100).toFixed(1)}%` })),
+      ),
+    );
+    const lensBtn = h('button', {
+      text: 'logit lens',
+      onclick: () => {
+        if (this.lensBox.childElementCount > 0) {
+          this.lensBox.replaceChildren();
+          return;
+        }
+        this.lensBox.replaceChildren(h('span', { class: 'muted', text: 'loading…' }));
+        this.loadLens().then(
+          (lens) => this.showLens(lens),
+          (e: unknown) => this.lensBox.replaceChildren(h('span', { class: 'muted', text: e instanceof Error ? e.message : String(e) })),
+        );
+      },
+    });
+    this.el.replaceChildren(
+      h('span', { class: 'muted', text: `${run.tokens.length} tokens${run.flash_attn ? ' · flash attn' : ''} · ${run.compute_ms.toFixed(0)} ms` }),
+      tokens,
+      top,
+      lensBtn,
+      this.lensBox,
+    );
+  }
+
+  private showLens(lens: Lens): void {
+    this.lensBox.replaceChildren(
+      h(
+        'table',
+        {},
+        h(
+          'tbody',
+          {},
+          ...lens.layers.map((l) =>
+            h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), ...l.top.slice(0, 3).map((t) => h('td', { text: `${showPiece(t.text)} ${(t.prob * 100).toFixed(0)}%` }))),
+          ),
+        ),
+      ),
+    );
+  }
+}

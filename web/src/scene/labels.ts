@@ -1,0 +1,77 @@
+// Text labels for the blocks near the camera: a small pool of DOM elements re-positioned every
+// frame over the canvas (only the nearest few dozen are shown, so 4000 nodes cost nothing), plus
+// one "layer N" label at the start of each visible layer.
+
+import * as THREE from 'three';
+import type { GraphStore } from '../model/graph';
+import { shapeText } from '../model/graph';
+import type { Layout } from '../layout/layout';
+
+const POOL = 40;
+/** Labels farther than this (world units) are not shown. */
+const MAX_DIST = 28;
+
+export class Labels {
+  private pool: HTMLDivElement[] = [];
+  private v = new THREE.Vector3();
+  private cand: { id: number; d: number }[] = [];
+
+  constructor(root: HTMLElement) {
+    for (let i = 0; i < POOL; i++) {
+      const el = document.createElement('div');
+      el.className = 'label';
+      el.style.display = 'none';
+      root.appendChild(el);
+      this.pool.push(el);
+    }
+  }
+
+  private text(store: GraphStore, id: number): string {
+    const t = store.tensor(id);
+    if (t.kind === 'weight') return `${t.name} · ${t.type}`;
+    if (t.kind !== 'node') return `${t.name} · ${shapeText(t.ne)}`;
+    return `${t.name} · ${t.op} ${shapeText(t.ne)}`;
+  }
+
+  update(
+    store: GraphStore,
+    layout: Layout,
+    camera: THREE.PerspectiveCamera,
+    visible: (id: number) => boolean,
+    width: number,
+    height: number,
+  ): void {
+    const cam = camera.position;
+    const p = layout.position;
+    const cand = this.cand;
+    cand.length = 0;
+    const max2 = MAX_DIST * MAX_DIST;
+    for (let id = 0; id < store.size; id++) {
+      const dx = p[3 * id] - cam.x;
+      const dy = p[3 * id + 1] - cam.y;
+      const dz = p[3 * id + 2] - cam.z;
+      const d = dx * dx + dy * dy + dz * dz;
+      if (d < max2 && visible(id)) cand.push({ id, d });
+    }
+    cand.sort((a, b) => a.d - b.d);
+    let used = 0;
+    for (const { id, d } of cand) {
+      if (used >= POOL) break;
+      this.v.set(p[3 * id], p[3 * id + 1] + layout.size[3 * id + 1] / 2, p[3 * id + 2]).project(camera);
+      if (this.v.z > 1 || this.v.x < -1 || this.v.x > 1 || this.v.y < -1 || this.v.y > 1) continue;
+      const el = this.pool[used++];
+      const x = ((this.v.x + 1) / 2) * width;
+      const y = ((1 - this.v.y) / 2) * height;
+      el.style.display = '';
+      el.style.transform = `translate(-50%, -100%) translate(${x.toFixed(1)}px, ${(y - 2).toFixed(1)}px)`;
+      el.style.opacity = String(Math.max(0.35, 1 - Math.sqrt(d) / MAX_DIST));
+      const text = this.text(store, id);
+      if (el.textContent !== text) el.textContent = text;
+    }
+    for (let i = used; i < POOL; i++) this.pool[i].style.display = 'none';
+  }
+
+  clear(): void {
+    for (const el of this.pool) el.style.display = 'none';
+  }
+}

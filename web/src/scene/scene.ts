@@ -1,0 +1,237 @@
+// The three.js scene: one InstancedMesh per block kind (computed nodes, views, weights, other
+// leaves), data-flow edges as one LineSegments, translucent floor tiles marking the layers, the
+// residual spine, and outline boxes for the hovered and selected blocks with their edges lit.
+// Positions and sizes come from the pure layout; colours from the palette table. Nothing here
+// handles input or the DOM panels.
+
+import * as THREE from 'three';
+import type { GraphStore } from '../model/graph';
+import { isView } from '../model/graph';
+import type { Layout } from '../layout/layout';
+import { LANE } from '../layout/layout';
+import { PALETTE } from '../palette';
+
+/** Block kinds, one InstancedMesh each. */
+export type BlockKind = 'compute' | 'view' | 'weight' | 'leaf';
+
+export function blockKind(store: GraphStore, id: number): BlockKind {
+  const t = store.tensor(id);
+  if (t.kind === 'weight') return 'weight';
+  if (t.kind !== 'node') return 'leaf';
+  return isView(t) ? 'view' : 'compute';
+}
+
+interface KindMesh {
+  mesh: THREE.InstancedMesh;
+  /** Tensor id of each instance. */
+  ids: Int32Array;
+}
+
+const HIDDEN = new THREE.Matrix4().makeScale(0, 0, 0);
+
+export class GraphScene {
+  readonly scene = new THREE.Scene();
+  private kinds = new Map<BlockKind, KindMesh>();
+  /** instanceOf[id] = index in its kind's mesh. */
+  private instanceOf = new Int32Array(0);
+  private edges: THREE.LineSegments | null = null;
+  private focusEdges: THREE.LineSegments;
+  private hoverBox: THREE.LineSegments;
+  private selectBox: THREE.LineSegments;
+  private statics = new THREE.Group();
+  private store: GraphStore | null = null;
+  private layout: Layout | null = null;
+
+  constructor() {
+    this.scene.background = new THREE.Color(0x0d1117);
+    this.scene.add(new THREE.HemisphereLight(0xffffff, 0x30343c, 2.2));
+    const sun = new THREE.DirectionalLight(0xffffff, 1.6);
+    sun.position.set(0.4, 1, 0.6);
+    this.scene.add(sun);
+    const boxEdges = new THREE.EdgesGeometry(new THREE.BoxGeometry(1, 1, 1));
+    this.hoverBox = new THREE.LineSegments(boxEdges, new THREE.LineBasicMaterial({ color: 0xffffff }));
+    this.selectBox = new THREE.LineSegments(boxEdges, new THREE.LineBasicMaterial({ color: 0xffe066 }));
+    this.hoverBox.visible = this.selectBox.visible = false;
+    this.focusEdges = new THREE.LineSegments(
+      new THREE.BufferGeometry(),
+      new THREE.LineBasicMaterial({ color: 0xffe066, transparent: true, opacity: 0.9 }),
+    );
+    this.scene.add(this.hoverBox, this.selectBox, this.focusEdges, this.statics);
+  }
+
+  /** Replaces the displayed graph. */
+  setGraph(store: GraphStore, layout: Layout, visible: (id: number) => boolean): void {
+    this.store = store;
+    this.layout = layout;
+    for (const k of this.kinds.values()) {
+      this.scene.remove(k.mesh);
+      k.mesh.dispose();
+    }
+    this.kinds.clear();
+    this.statics.clear();
+
+    const byKind = new Map<BlockKind, number[]>();
+    for (let id = 0; id < store.size; id++) {
+      const k = blockKind(store, id);
+      if (!byKind.has(k)) byKind.set(k, []);
+      byKind.get(k)!.push(id);
+    }
+    this.instanceOf = new Int32Array(store.size);
+    const box = new THREE.BoxGeometry(1, 1, 1);
+    const materials: Record<BlockKind, THREE.Material> = {
+      compute: new THREE.MeshLambertMaterial(),
+      view: new THREE.MeshLambertMaterial({ transparent: true, opacity: 0.28, depthWrite: false }),
+      weight: new THREE.MeshLambertMaterial({ emissive: 0x111111 }),
+      leaf: new THREE.MeshLambertMaterial({ transparent: true, opacity: 0.6 }),
+    };
+    const color = new THREE.Color();
+    for (const [kind, ids] of byKind) {
+      const mesh = new THREE.InstancedMesh(box, materials[kind], ids.length);
+      mesh.name = `blocks-${kind}`;
+      ids.forEach((id, i) => {
+        this.instanceOf[id] = i;
+        color.setHex(PALETTE[store.tensor(id).group].color);
+        if (kind === 'weight') color.multiplyScalar(0.55);
+        mesh.setColorAt(i, color);
+      });
+      // frustum culling of an InstancedMesh uses one bounding sphere for all instances
+      mesh.frustumCulled = false;
+      this.kinds.set(kind, { mesh, ids: Int32Array.from(ids) });
+      this.scene.add(mesh);
+    }
+    this.buildStatics(layout);
+    this.updateVisibility(visible);
+  }
+
+  /** Floor tiles under each layer and the residual spine. */
+  private buildStatics(layout: Layout): void {
+    const tiles = new THREE.InstancedMesh(
+      new THREE.PlaneGeometry(1, 1).rotateX(-Math.PI / 2),
+      new THREE.MeshBasicMaterial({ color: 0xffffff, transparent: true, opacity: 0.05, depthWrite: false }),
+      layout.slots.length,
+    );
+    const m = new THREE.Matrix4();
+    const floorY = layout.bounds[1] - 0.3;
+    const x0 = -7.6 * LANE;
+    const x1 = 3.6 * LANE;
+    const tint = new THREE.Color();
+    layout.slots.forEach((s, i) => {
+      const depth = s.zStart - s.zEnd + 2;
+      m.makeScale(x1 - x0, 1, depth).setPosition((x0 + x1) / 2, floorY, (s.zStart + s.zEnd) / 2);
+      tiles.setMatrixAt(i, m);
+      tint.setHex(i % 2 === 0 ? 0x6c8cff : 0xffffff);
+      tiles.setColorAt(i, tint);
+    });
+    tiles.frustumCulled = false;
+    tiles.name = 'layer-tiles';
+    const z0 = layout.slots[0].zStart;
+    const z1 = layout.slots[layout.slots.length - 1].zEnd;
+    const spineGeo = new THREE.BufferGeometry().setFromPoints([
+      new THREE.Vector3(0, floorY + 0.01, z0 + 1),
+      new THREE.Vector3(0, floorY + 0.01, z1 - 1),
+    ]);
+    const spine = new THREE.Line(spineGeo, new THREE.LineBasicMaterial({ color: 0xf5f5f5 }));
+    spine.name = 'spine';
+    this.statics.add(tiles, spine);
+  }
+
+  /** Re-applies the group filter: hidden blocks get a zero matrix, edges are rebuilt. */
+  updateVisibility(visible: (id: number) => boolean): void {
+    const { store, layout } = this;
+    if (!store || !layout) return;
+    const m = new THREE.Matrix4();
+    for (const { mesh, ids } of this.kinds.values()) {
+      ids.forEach((id, i) => {
+        if (!visible(id)) {
+          mesh.setMatrixAt(i, HIDDEN);
+          return;
+        }
+        const p = layout.position;
+        const s = layout.size;
+        m.makeScale(s[3 * id], s[3 * id + 1], s[3 * id + 2]).setPosition(p[3 * id], p[3 * id + 1], p[3 * id + 2]);
+        mesh.setMatrixAt(i, m);
+      });
+      mesh.instanceMatrix.needsUpdate = true;
+      if (mesh.instanceColor) mesh.instanceColor.needsUpdate = true;
+    }
+    this.buildEdges(visible);
+  }
+
+  /**
+   * Data-flow edges between visible tensors. Edges from leaves into another layer (positions,
+   * masks, shared weights read by every layer) are left out: they would tie every layer to the
+   * start; the focus edges show them for the selected block.
+   */
+  private buildEdges(visible: (id: number) => boolean): void {
+    const { store, layout } = this;
+    if (!store || !layout) return;
+    if (this.edges) {
+      this.scene.remove(this.edges);
+      this.edges.geometry.dispose();
+    }
+    const pos: number[] = [];
+    const col: number[] = [];
+    const c = new THREE.Color();
+    const p = layout.position;
+    for (const id of store.doc.nodes) {
+      if (!visible(id)) continue;
+      for (const s of store.tensor(id).src) {
+        if (s === null || !visible(s)) continue;
+        const leaf = store.tensor(s).kind !== 'node';
+        if (leaf && store.slotIndex[s] !== store.slotIndex[id]) continue;
+        pos.push(p[3 * s], p[3 * s + 1], p[3 * s + 2], p[3 * id], p[3 * id + 1], p[3 * id + 2]);
+        c.setHex(PALETTE[store.tensor(s).group].color).multiplyScalar(0.7);
+        col.push(c.r, c.g, c.b, c.r, c.g, c.b);
+      }
+    }
+    const geo = new THREE.BufferGeometry();
+    geo.setAttribute('position', new THREE.Float32BufferAttribute(pos, 3));
+    geo.setAttribute('color', new THREE.Float32BufferAttribute(col, 3));
+    this.edges = new THREE.LineSegments(
+      geo,
+      new THREE.LineBasicMaterial({ vertexColors: true, transparent: true, opacity: 0.55 }),
+    );
+    this.edges.name = 'edges';
+    this.edges.frustumCulled = false;
+    this.scene.add(this.edges);
+  }
+
+  private placeBox(box: THREE.LineSegments, id: number | null): void {
+    const layout = this.layout;
+    if (id === null || !layout) {
+      box.visible = false;
+      return;
+    }
+    box.visible = true;
+    const pad = 0.12;
+    box.position.set(layout.position[3 * id], layout.position[3 * id + 1], layout.position[3 * id + 2]);
+    box.scale.set(layout.size[3 * id] + pad, layout.size[3 * id + 1] + pad, layout.size[3 * id + 2] + pad);
+  }
+
+  /** Outlines the hovered and selected blocks and lights the selected block's edges. */
+  setHighlight(selected: number | null, hovered: number | null): void {
+    this.placeBox(this.selectBox, selected);
+    this.placeBox(this.hoverBox, hovered !== selected ? hovered : null);
+    const { store, layout } = this;
+    const pos: number[] = [];
+    if (store && layout && selected !== null) {
+      const p = layout.position;
+      const link = (a: number, b: number) =>
+        pos.push(p[3 * a], p[3 * a + 1], p[3 * a + 2], p[3 * b], p[3 * b + 1], p[3 * b + 2]);
+      for (const s of store.tensor(selected).src) if (s !== null) link(s, selected);
+      for (const c of store.consumers[selected]) link(selected, c);
+    }
+    this.focusEdges.geometry.dispose();
+    const geo = new THREE.BufferGeometry();
+    geo.setAttribute('position', new THREE.Float32BufferAttribute(pos, 3));
+    this.focusEdges.geometry = geo;
+    this.focusEdges.frustumCulled = false;
+  }
+
+  /** Number of instances drawn (not hidden) per kind, for the test hook. */
+  visibleCounts(visible: (id: number) => boolean): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [kind, { ids }] of this.kinds) out[kind] = Array.from(ids).filter((id) => visible(id)).length;
+    return out;
+  }
+}
