@@ -1,6 +1,6 @@
 // Vite build of the viewer into web/dist (embedded in the Rust binary with rust-embed).
 // `--mode mock` serves a mock API (mock/api.ts) for development without the server;
-// otherwise `vite` proxies /api to TT_SERVER (default http://127.0.0.1:7878).
+// otherwise `vite` proxies /api to TT_SERVER (default http://127.0.0.1:8765, the server's default port).
 import { defineConfig } from 'vite';
 import { mockApiPlugin } from './mock/api.ts';
 

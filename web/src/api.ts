@@ -61,6 +61,19 @@ export interface Stats {
   inf: number;
 }
 
+/** JSON has no NaN/Inf: the server writes them as these strings. */
+export type PrintedNum = number | 'nan' | 'inf' | '-inf';
+
+/**
+ * What llama.cpp's eval callback printed for a tensor (imported logs only): values at element
+ * coordinates (first/last 3 along ne0..ne2), rounded to 4 decimals, and the printed sum.
+ */
+export interface Printed {
+  coords: [number, number, number, number][];
+  values: PrintedNum[];
+  sum: PrintedNum | null;
+}
+
 export interface ValuesRef {
   key: string;
   ne: Ne;
@@ -93,6 +106,8 @@ export interface TensorDoc {
   bytes_written: number;
   stats: Stats | null;
   values: ValuesRef | null;
+  /** Only in graphs imported from a llama.cpp log; absent otherwise. */
+  printed?: Printed;
 }
 
 export interface ModelInfo {

@@ -11,6 +11,7 @@ import { formatDeepLink, parseDeepLink } from './model/deeplink';
 import { computeLayout, LANE, slotAtZ, type Layout } from './layout/layout';
 import { GraphScene } from './scene/scene';
 import { Labels } from './scene/labels';
+import { createRenderer, rendererName } from './scene/renderer';
 import { CameraRig } from './interaction/camera';
 import { Picker } from './interaction/picker';
 import { bindKeys } from './interaction/keys';
@@ -74,8 +75,7 @@ export class App {
 
   constructor(private readonly root: HTMLElement) {
     this.canvas = h('canvas', { class: 'view', tabindex: 0, 'data-testid': 'canvas' });
-    this.renderer = new THREE.WebGLRenderer({ canvas: this.canvas, antialias: true, powerPreference: 'high-performance' });
-    this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio));
+    ({ renderer: this.renderer } = createRenderer(this.canvas));
     this.rig = new CameraRig(this.canvas);
     this.picker = new Picker(this.canvas);
     const labelRoot = h('div', { class: 'labels' });
@@ -439,6 +439,7 @@ export class App {
     if (!moved && !this.needsRender) return;
     this.needsRender = false;
     this.minimap.setHere(slotAtZ(g.layout, this.rig.orbit.target.z));
+    this.gscene.setViewDistance(this.rig.camera, this.rig.camera.position.distanceTo(this.rig.orbit.target));
     this.labels.update(g.store, g.layout, this.rig.camera, (id) => g.visible[id] === 1, this.root.clientWidth, this.root.clientHeight);
     this.renderer.render(this.gscene.scene, this.rig.camera);
     const cpu = performance.now() - t0;
@@ -494,6 +495,15 @@ export class App {
         if (id !== undefined) this.focus(id, false);
         return id ?? null;
       },
+      /** Moves the camera to look at a block without selecting it. */
+      view: (ref: string) => {
+        const id = this.g?.store.find(ref);
+        if (id === undefined) return null;
+        const v = this.viewOf(id);
+        this.rig.jumpTo(v.pos, v.target);
+        return id;
+      },
+      messages: () => Array.from(this.messages.el.children).map((e) => e.firstChild?.textContent ?? ''),
       flying: () => this.rig.flying,
       selected: () => this.selection.selected,
       visibleCounts: () => (this.g ? this.gscene.visibleCounts((id) => this.g!.visible[id] === 1) : {}),
@@ -505,7 +515,7 @@ export class App {
         medianFrameMs: median(this.frameTimes),
         p95FrameMs: p95(this.frameTimes),
         medianCpuMs: median(this.cpuTimes),
-        renderer: this.rendererName(),
+        renderer: rendererName(this.renderer.getContext()),
       }),
       resetFrameStats: () => {
         this.frameTimes = [];
@@ -516,10 +526,5 @@ export class App {
     (window as unknown as { __tt: typeof hook }).__tt = hook;
   }
 
-  private rendererName(): string {
-    const gl = this.renderer.getContext();
-    const ext = gl.getExtension('WEBGL_debug_renderer_info');
-    return ext ? String(gl.getParameter(ext.UNMASKED_RENDERER_WEBGL)) : String(gl.getParameter(gl.RENDERER));
-  }
 }
 

@@ -86,6 +86,13 @@ export class Card {
         ),
       );
     }
+    if (t.printed) {
+      const shown = t.printed.values.slice(0, 6).map((v) => (typeof v === 'number' ? num(v) : v));
+      rows.push(
+        h('tr', {}, h('td', { text: 'llama.cpp sum' }), h('td', { class: 'mono', text: t.printed.sum === null ? '—' : String(t.printed.sum) })),
+        h('tr', {}, h('td', { text: 'printed' }), h('td', { class: 'mono', text: `${shown.join(', ')}${t.printed.values.length > 6 ? ', …' : ''}` })),
+      );
+    }
     const extra = h('div', { class: 'values' });
     this.el.replaceChildren(
       h('div', { class: 'name', 'data-testid': 'card-name', text: t.name }),

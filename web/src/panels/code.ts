@@ -12,14 +12,14 @@ interface Editor {
   show(text: string, line: number, lang: 'rust' | 'cpp'): void;
 }
 
-let editorModule: Promise<typeof import('./editor')> | null = null;
 
 export class CodePanel {
   readonly el: HTMLDivElement;
   private tabs: HTMLDivElement;
   private where: HTMLDivElement;
   private body: HTMLDivElement;
-  private editor: Editor | null = null;
+  /** Created once, on first use (the import is asynchronous: keep the promise, not the editor). */
+  private editor: Promise<Editor> | null = null;
   private refs: CodeRefs | null = null;
   private tab: Tab = 'ours';
 
@@ -85,10 +85,11 @@ export class CodePanel {
     this.where.textContent = `${src.file}:${src.line}${'fn_name' in src ? ` · ${src.fn_name}` : ''}`;
     if (!this.editor) {
       this.body.replaceChildren();
-      editorModule ??= import('./editor');
-      const mod = await editorModule;
-      this.editor = new mod.ReadOnlyEditor(this.body);
+      const body = this.body;
+      this.editor = import('./editor').then((mod) => new mod.ReadOnlyEditor(body));
     }
-    this.editor.show(src.text, src.line, src.file.endsWith('.rs') ? 'rust' : 'cpp');
+    const editor = await this.editor;
+    if (this.refs !== refs) return;
+    editor.show(src.text, src.line, src.file.endsWith('.rs') ? 'rust' : 'cpp');
   }
 }

@@ -67,7 +67,8 @@ export class Hud {
     const m = doc.model;
     const nodes = doc.nodes.length;
     this.model.textContent = `${m.name} · ${m.source}${m.file ? ` ${m.file}` : ''} · ${nodes} nodes, ${doc.tensors.length - nodes} leaves${doc.run ? ' · traced' : ''}`;
-    const canTrace = m.source === 'gguf';
+    // the mock API (vite --mode mock) traces too, with made-up values
+    const canTrace = m.source === 'gguf' || m.source === 'mock';
     this.prompt.disabled = this.run.disabled = !canTrace;
     this.prompt.title = canTrace ? '' : 'start the server with a GGUF model file to trace a prompt';
   }

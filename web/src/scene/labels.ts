@@ -55,17 +55,26 @@ export class Labels {
     }
     cand.sort((a, b) => a.d - b.d);
     let used = 0;
+    const taken: number[] = []; // x0, y0, x1, y1 of each placed label
     for (const { id, d } of cand) {
       if (used >= POOL) break;
       this.v.set(p[3 * id], p[3 * id + 1] + layout.size[3 * id + 1] / 2, p[3 * id + 2]).project(camera);
       if (this.v.z > 1 || this.v.x < -1 || this.v.x > 1 || this.v.y < -1 || this.v.y > 1) continue;
-      const el = this.pool[used++];
       const x = ((this.v.x + 1) / 2) * width;
       const y = ((1 - this.v.y) / 2) * height;
+      const text = this.text(store, id);
+      // skip labels that would cover a nearer one (estimated 6.2 px per character)
+      const half = (text.length * 6.2 + 8) / 2;
+      const box = [x - half, y - 18, x + half, y];
+      let clash = false;
+      for (let i = 0; i < taken.length && !clash; i += 4)
+        clash = box[0] < taken[i + 2] && box[2] > taken[i] && box[1] < taken[i + 3] && box[3] > taken[i + 1];
+      if (clash) continue;
+      taken.push(...box);
+      const el = this.pool[used++];
       el.style.display = '';
       el.style.transform = `translate(-50%, -100%) translate(${x.toFixed(1)}px, ${(y - 2).toFixed(1)}px)`;
       el.style.opacity = String(Math.max(0.35, 1 - Math.sqrt(d) / MAX_DIST));
-      const text = this.text(store, id);
       if (el.textContent !== text) el.textContent = text;
     }
     for (let i = used; i < POOL; i++) this.pool[i].style.display = 'none';

@@ -44,6 +44,7 @@ export class GraphScene {
 
   constructor() {
     this.scene.background = new THREE.Color(0x0d1117);
+    this.scene.fog = new THREE.Fog(0x0d1117, 100, 400);
     this.scene.add(new THREE.HemisphereLight(0xffffff, 0x30343c, 2.2));
     const sun = new THREE.DirectionalLight(0xffffff, 1.6);
     sun.position.set(0.4, 1, 0.6);
@@ -226,6 +227,21 @@ export class GraphScene {
     geo.setAttribute('position', new THREE.Float32BufferAttribute(pos, 3));
     this.focusEdges.geometry = geo;
     this.focusEdges.frustumCulled = false;
+  }
+
+  /**
+   * Fades and clips what is far away, relative to how far the camera is from what it looks at:
+   * close up, only a few layers around you are drawn (cheap on a software rasterizer with 126
+   * layers); zoomed out, everything is.
+   */
+  setViewDistance(camera: THREE.PerspectiveCamera, distance: number): void {
+    const far = Math.max(260, distance * 8);
+    const fog = this.scene.fog as THREE.Fog;
+    if (Math.abs(fog.far - far) < 1) return;
+    fog.near = far * 0.35;
+    fog.far = far;
+    camera.far = far * 1.05;
+    camera.updateProjectionMatrix();
   }
 
   /** Number of instances drawn (not hidden) per kind, for the test hook. */

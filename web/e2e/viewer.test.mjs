@@ -1,0 +1,290 @@
+// End-to-end tests of the viewer in real headless Chromium (SwiftShader WebGL) against the real
+// tensor-trace server (see server.mjs for the environment variables). Every test saves
+// screenshots under web/test-results/ for a person to look at.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { launch } from './browser.mjs';
+import { smollm2Path, startServer } from './server.mjs';
+
+const OUT = new URL('../test-results/', import.meta.url).pathname;
+mkdirSync(OUT, { recursive: true });
+
+/** Pixel statistics of a PNG screenshot, decoded in the page. `colors`: name → [r,g,b]. */
+async function pixels(page, png, colors = {}, region = null) {
+  return page.evaluate(
+    async ({ b64, colors, region }) => {
+      const blob = await (await fetch(`data:image/png;base64,${b64}`)).blob();
+      const bmp = await createImageBitmap(blob);
+      const c = new OffscreenCanvas(bmp.width, bmp.height);
+      const ctx = c.getContext('2d');
+      ctx.drawImage(bmp, 0, 0);
+      const [x0, y0, w, h] = region ?? [0, 0, bmp.width, bmp.height];
+      const d = ctx.getImageData(x0, y0, w, h).data;
+      const bg = [13, 17, 23];
+      let lit = 0;
+      const buckets = new Set();
+      const counts = Object.fromEntries(Object.keys(colors).map((k) => [k, 0]));
+      for (let i = 0; i < d.length; i += 4) {
+        const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+        if (Math.abs(r - bg[0]) + Math.abs(g - bg[1]) + Math.abs(b - bg[2]) > 40) {
+          lit++;
+          buckets.add(`${r >> 5},${g >> 5},${b >> 5}`);
+        }
+        for (const [k, [cr, cg, cb]] of Object.entries(colors)) {
+          // hue match: the lit colour is the palette colour scaled by lighting
+          const s = (r + g + b) / (cr + cg + cb);
+          if (s > 0.25 && Math.abs(r - cr * s) + Math.abs(g - cg * s) + Math.abs(b - cb * s) < 40) counts[k]++;
+        }
+      }
+      return { total: d.length / 4, lit, distinctColors: buckets.size, counts };
+    },
+    { b64: png.toString('base64'), colors, region },
+  );
+}
+
+async function shot(page, name) {
+  const png = await page.screenshot({ path: `${OUT}${name}.png` });
+  return png;
+}
+
+async function ready(page) {
+  await page.waitForFunction(() => window.__tt && window.__tt.ready(), null, { timeout: 60_000 });
+}
+
+async function settle(page) {
+  await page.waitForFunction(() => !window.__tt.flying(), null, { timeout: 10_000 });
+  await page.waitForTimeout(300);
+}
+
+/** Hovers a block by name; returns the screen point. */
+async function hover(page, ref) {
+  await page.evaluate((r) => window.__tt.view(r), ref);
+  await page.waitForTimeout(200);
+  const p = await page.evaluate((r) => window.__tt.project(r), ref);
+  assert.ok(p, `block ${ref} is not pickable on screen`);
+  await page.mouse.move(p.x - 5, p.y - 5);
+  await page.mouse.move(p.x, p.y);
+  return p;
+}
+
+describe('viewer on the default graph', () => {
+  let server;
+  let browser;
+  let page;
+  const errors = [];
+
+  before(async () => {
+    server = await startServer();
+    browser = await launch();
+    page = await browser.context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/`);
+    await ready(page);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('loads the LLaMA 3.1 8B graph and draws it (canvas not blank)', async () => {
+    const g = await page.evaluate(() => window.__tt.graph());
+    assert.match(g.model, /8B/i, `default graph is ${g.model}`);
+    assert.ok(g.nodes > 900, `only ${g.nodes} nodes`);
+    await page.waitForTimeout(300);
+    const png = await shot(page, '01-default');
+    const px = await pixels(page, png, {}, [220, 60, 900, 680]);
+    assert.ok(px.lit / px.total > 0.05, `canvas looks blank: ${px.lit} of ${px.total} pixels lit`);
+    assert.ok(px.distinctColors > 20, `canvas has only ${px.distinctColors} colours`);
+    assert.deepEqual(errors, []);
+    assert.deepEqual(await page.evaluate(() => window.__tt.messages()), []);
+  });
+
+  it('shows the hover card of a block with its name and shape', async () => {
+    await hover(page, 'attn_out-2');
+    const card = page.getByTestId('hover-card');
+    await card.waitFor({ state: 'visible' });
+    assert.equal(await card.getByTestId('card-name').textContent(), 'attn_out-2');
+    const what = await card.getByTestId('card-what').textContent();
+    assert.match(what, /4096×4096 attention output weight/);
+    assert.match(await card.textContent(), /\[4096×\d+\] f32/);
+    await shot(page, '02-hover-card');
+  });
+
+  it('opens the code panel at the line that built the clicked block', async () => {
+    const p = await hover(page, 'ffn_gate-1');
+    await page.mouse.click(p.x, p.y);
+    const side = page.getByTestId('side');
+    await side.waitFor({ state: 'visible' });
+    const id = await page.evaluate(() => window.__tt.selected());
+    assert.equal(id, await page.evaluate(() => window.__tt.find('ffn_gate-1')));
+    const refs = await (await fetch(`${server.url}/api/code/${id}`)).json();
+    const expected = refs.ours.text.split('\n')[refs.ours.line - 1];
+    const hl = page.locator('.cm-hl');
+    await hl.waitFor({ state: 'visible', timeout: 10_000 });
+    assert.equal((await hl.textContent()).trim(), expected.trim());
+    assert.equal(await page.getByTestId('code-where').textContent(), `${refs.ours.file}:${refs.ours.line}`);
+    await settle(page);
+    await shot(page, '03-code-panel');
+    await page.keyboard.press('Escape');
+  });
+
+  it('hides the blocks of a group from the legend', async () => {
+    await page.keyboard.press('Escape');
+    await page.getByTestId('side').waitFor({ state: 'hidden' });
+    await page.keyboard.press('r');
+    await settle(page);
+    const green = { mlp: [0x5c, 0xc6, 0x6b] };
+    const before = await pixels(page, await shot(page, '04a-all-groups'), green, [220, 60, 900, 680]);
+    const counts0 = await page.evaluate(() => window.__tt.visibleCounts());
+    await page.locator('.legend .row[data-group="mlp"] input').click();
+    await page.waitForTimeout(300);
+    const after = await pixels(page, await shot(page, '04b-mlp-hidden'), green, [220, 60, 900, 680]);
+    const counts1 = await page.evaluate(() => window.__tt.visibleCounts());
+    const total = (c) => Object.values(c).reduce((a, b) => a + b, 0);
+    assert.ok(total(counts1) < total(counts0), 'no block was hidden');
+    assert.ok(before.counts.mlp > 200, `few MLP-green pixels before hiding: ${before.counts.mlp}`);
+    assert.ok(after.counts.mlp < before.counts.mlp / 10, `MLP still visible: ${after.counts.mlp} of ${before.counts.mlp} green pixels`);
+    await page.locator('.legend .row[data-group="mlp"] input').click();
+  });
+
+  it('searches (Ctrl-K) and flies to the node', async () => {
+    await page.locator('canvas').click({ position: { x: 5, y: 790 } });
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+k');
+    await page.getByTestId('search-input').fill('ffn_swiglu-7');
+    await page.keyboard.press('Enter');
+    await settle(page);
+    const want = await page.evaluate(() => window.__tt.find('ffn_swiglu-7'));
+    assert.equal(await page.evaluate(() => window.__tt.selected()), want);
+    const p = await page.evaluate(() => window.__tt.project('ffn_swiglu-7'));
+    assert.ok(p && p.x > 300 && p.x < 1000 && p.y > 150 && p.y < 700, `node not in view after flying: ${JSON.stringify(p)}`);
+    assert.match(location(page), /node=ffn_swiglu-7/);
+    await shot(page, '05-search-flew');
+  });
+
+  it('restores a deep link, and says so clearly when its node is unknown', async () => {
+    const link = new URL(page.url());
+    const fresh = await browser.context.newPage();
+    await fresh.goto(link.toString());
+    await ready(fresh);
+    await settle(fresh);
+    assert.equal(await fresh.evaluate(() => window.__tt.selected()), await fresh.evaluate(() => window.__tt.find('ffn_swiglu-7')));
+    await fresh.goto(`${server.url}/#node=no-such-node&cam=1,2,3,0,0,0`);
+    await fresh.reload();
+    await ready(fresh);
+    const msgs = await fresh.evaluate(() => window.__tt.messages());
+    assert.ok(msgs.some((m) => m.includes('no-such-node')), `no message about the unknown node: ${JSON.stringify(msgs)}`);
+    const px = await pixels(fresh, await shot(fresh, '06-unknown-node'));
+    assert.ok(px.lit / px.total > 0.02, 'page is blank after an unknown deep link');
+    await fresh.close();
+  });
+});
+
+function location(page) {
+  return decodeURIComponent(new URL(page.url()).hash);
+}
+
+describe('frame times (8B and 405B presets)', () => {
+  let server;
+  let browser;
+  const results = {};
+
+  before(async () => {
+    server = await startServer();
+    browser = await launch();
+  });
+  after(async () => {
+    writeFileSync(`${OUT}perf.json`, JSON.stringify(results, null, 2));
+    await browser?.close();
+    await server?.stop();
+  });
+
+  for (const preset of ['llama-3.1-8b', 'llama-3.1-405b']) {
+    it(`${preset}: time to first frame and frame time while flying`, async () => {
+      const presets = await (await fetch(`${server.url}/api/presets`)).json();
+      assert.ok(presets.some((p) => p.id === preset), `server has no preset ${preset}: ${presets.map((p) => p.id)}`);
+      const payload = await (await fetch(`${server.url}/api/graph?preset=${preset}`)).arrayBuffer();
+      const page = await browser.context.newPage();
+      const t0 = Date.now();
+      await page.goto(`${server.url}/#preset=${preset}`);
+      await ready(page);
+      const wall = Date.now() - t0;
+      const first = await page.evaluate(() => window.__tt.frameStats());
+      await page.locator('canvas').click({ position: { x: 600, y: 790 } });
+      await page.keyboard.press('Escape');
+      await page.evaluate(() => window.__tt.resetFrameStats());
+      await page.keyboard.down('Shift');
+      await page.keyboard.down('w');
+      await page.waitForTimeout(3000);
+      await page.keyboard.up('w');
+      await page.keyboard.up('Shift');
+      const flying = await page.evaluate(() => window.__tt.frameStats());
+      await shot(page, `07-${preset}-flying`);
+      results[preset] = {
+        payloadBytes: payload.byteLength,
+        firstFrameMs: Math.round(first.firstFrameMs),
+        gotoToReadyMs: wall,
+        framesWhileFlying: flying.frames,
+        medianFrameMs: flying.medianFrameMs,
+        p95FrameMs: flying.p95FrameMs,
+        medianCpuMs: flying.medianCpuMs,
+        renderer: flying.renderer,
+      };
+      console.log(`# ${preset}: ${JSON.stringify(results[preset])}`);
+      assert.ok(flying.frames > 10, `only ${flying.frames} frames while flying`);
+      assert.ok(first.firstFrameMs < 15_000, `first frame after ${first.firstFrameMs} ms`);
+      await page.close();
+    });
+  }
+});
+
+describe('a traced SmolLM2 run', () => {
+  let server;
+  let browser;
+  let page;
+  const model = smollm2Path();
+
+  before(async () => {
+    if (!existsSync(model))
+      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    server = await startServer(process.env.TT_MOCK === '1' ? [] : [model]);
+    browser = await launch();
+    page = await browser.context.newPage();
+    await page.goto(`${server.url}/`);
+    await ready(page);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('traces a prompt from the prompt box and shows real statistics in a card', async () => {
+    await page.getByTestId('prompt').fill('The capital of France is');
+    await page.getByTestId('trace').click();
+    await page.waitForFunction(() => window.__tt.graph()?.traced, null, { timeout: 180_000 });
+    await ready(page);
+    const doc = await (await fetch(`${server.url}/api/graph`)).json();
+    assert.ok(doc.run, 'server graph has no run after tracing');
+    assert.deepEqual(
+      doc.run.tokens.map((t) => t.text),
+      ['The', ' capital', ' of', ' France', ' is'],
+    );
+    const t = doc.tensors.find((x) => x.name === 'attn_out-1');
+    assert.ok(t?.stats, 'attn_out-1 has no statistics');
+    await hover(page, 'attn_out-1');
+    const card = page.getByTestId('hover-card');
+    await card.waitFor({ state: 'visible' });
+    assert.equal(await card.getByTestId('card-name').textContent(), 'attn_out-1');
+    const text = await card.textContent();
+    const round = (v) => String(Math.round(v * 1e4) / 1e4);
+    assert.ok(text.includes(round(t.stats.min)) && text.includes(round(t.stats.max)), `card lacks min/max ${t.stats.min}/${t.stats.max}: ${text}`);
+    assert.equal(await card.getByTestId('naninf').textContent(), '0 / 0');
+    await card.getByTestId('histogram').locator('canvas').waitFor({ state: 'visible', timeout: 10_000 });
+    await card.getByTestId('heatmap').waitFor({ state: 'visible' });
+    assert.match(await page.getByTestId('tokens').textContent(), /capital/);
+    assert.match(await page.getByTestId('top5').textContent(), /Paris/);
+    await shot(page, '08-traced-card');
+  });
+});
