@@ -41,7 +41,7 @@ export async function startServer(extraArgs = []) {
   if (process.env.TT_MOCK === '1') {
     const p = port === '0' ? String(4300 + Math.floor(Math.random() * 500)) : port;
     cmd = join(WEB, 'node_modules/.bin/vite');
-    args = ['preview', '--mode', 'mock', '--strictPort', '--host', '127.0.0.1', '--port', p];
+    args = ['preview', '--mode', 'mock', '--bypass-lock', '--strictPort', '--host', '127.0.0.1', '--port', p];
   } else {
     const bin = binaryPath();
     if (!bin || !existsSync(bin))

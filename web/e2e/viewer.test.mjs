@@ -160,8 +160,67 @@ describe('viewer on the default graph', () => {
     assert.equal(await page.evaluate(() => window.__tt.selected()), want);
     const p = await page.evaluate(() => window.__tt.project('ffn_swiglu-7'));
     assert.ok(p && p.x > 300 && p.x < 1000 && p.y > 150 && p.y < 700, `node not in view after flying: ${JSON.stringify(p)}`);
-    assert.match(location(page), /node=ffn_swiglu-7/);
+    await hashHas(page, 'node=ffn_swiglu-7');
     await shot(page, '05-search-flew');
+  });
+
+  it('steps along the data flow and jumps to layers with the keyboard', async () => {
+    const id = (r) => page.evaluate((x) => window.__tt.find(x), r);
+    const selected = () => page.evaluate(() => window.__tt.selected());
+    assert.equal(await selected(), await id('ffn_swiglu-7'));
+    await page.keyboard.press(']');
+    assert.equal(await selected(), await id('ffn_out-7'));
+    await page.keyboard.press('[');
+    assert.equal(await selected(), await id('ffn_swiglu-7'));
+    await page.keyboard.press('{'); // upstream: the gate projection (src0)
+    assert.equal(await selected(), await id('ffn_gate-7'));
+    await page.keyboard.press('}'); // downstream: its first reader
+    assert.equal(await selected(), await id('ffn_swiglu-7'));
+    await page.keyboard.press('Escape');
+    for (const k of ['g', '1', '2', 'Enter']) await page.keyboard.press(k);
+    await settle(page);
+    assert.equal(await page.getByTestId('where').textContent(), 'layer 12');
+    await shot(page, '05b-layer-12');
+    const cam0 = await page.evaluate(() => window.__tt.camera());
+    await page.keyboard.press('f');
+    await page.keyboard.down('w');
+    await page.waitForTimeout(400);
+    await page.keyboard.up('w');
+    await page.keyboard.press('f');
+    const cam1 = await page.evaluate(() => window.__tt.camera());
+    assert.ok(Math.hypot(...cam1.position.map((v, i) => v - cam0.position[i])) > 1, 'free flight did not move the camera');
+    await page.keyboard.press('r');
+    await settle(page);
+    assert.equal(await page.getByTestId('where').textContent(), 'layer 0');
+    // the hash follows selection and camera
+    await page.keyboard.press(']');
+    await hashHas(page, 'node=embd');
+    // leave ffn_swiglu-7 selected for the deep-link test below
+    await page.evaluate(() => window.__tt.focus('ffn_swiglu-7'));
+    await hashHas(page, 'node=ffn_swiglu-7');
+  });
+
+  it('switches to another preset from the selector', async () => {
+    const presets = await (await fetch(`${server.url}/api/presets`)).json();
+    const other = presets.find((p) => /405b/i.test(p.id));
+    assert.ok(other, `no 405B preset in ${JSON.stringify(presets.map((p) => p.id))}`);
+    const p2 = await browser.context.newPage();
+    await p2.goto(`${server.url}/`);
+    await ready(p2);
+    await p2.getByTestId('presets').selectOption(other.id);
+    await p2.waitForFunction(() => /405B/i.test(window.__tt.graph()?.model ?? ''), null, { timeout: 60_000 });
+    await ready(p2);
+    assert.ok((await p2.evaluate(() => window.__tt.graph().nodes)) > 3500);
+    await hashHas(p2, `preset=${other.id}`);
+    await shot(p2, '05c-preset-405b');
+    // an unknown preset in a link: a clear message and the server's graph, not a blank page
+    await p2.goto(`${server.url}/#preset=no-such-preset`);
+    await p2.reload();
+    await ready(p2);
+    const msgs = await p2.evaluate(() => window.__tt.messages());
+    assert.ok(msgs.some((m) => m.includes('no-such-preset')), JSON.stringify(msgs));
+    await shot(p2, '05d-unknown-preset');
+    await p2.close();
   });
 
   it('restores a deep link, and says so clearly when its node is unknown', async () => {
@@ -182,8 +241,9 @@ describe('viewer on the default graph', () => {
   });
 });
 
-function location(page) {
-  return decodeURIComponent(new URL(page.url()).hash);
+/** Waits until the URL hash (written a moment after the view settles) contains `text`. */
+async function hashHas(page, text) {
+  await page.waitForFunction((t) => decodeURIComponent(location.hash).includes(t), text, { timeout: 10_000 });
 }
 
 describe('frame times (8B and 405B presets)', () => {
@@ -208,7 +268,8 @@ describe('frame times (8B and 405B presets)', () => {
       const payload = await (await fetch(`${server.url}/api/graph?preset=${preset}`)).arrayBuffer();
       const page = await browser.context.newPage();
       const t0 = Date.now();
-      await page.goto(`${server.url}/#preset=${preset}`);
+      // a deep link to a camera above the spine looking down the model
+      await page.goto(`${server.url}/#preset=${preset}&cam=0,7,14,0,1,-60`);
       await ready(page);
       const wall = Date.now() - t0;
       const first = await page.evaluate(() => window.__tt.frameStats());
@@ -286,5 +347,27 @@ describe('a traced SmolLM2 run', () => {
     assert.match(await page.getByTestId('tokens').textContent(), /capital/);
     assert.match(await page.getByTestId('top5').textContent(), /Paris/);
     await shot(page, '08-traced-card');
+  });
+
+  it('shows the attention pattern per head (GQA) of a softmax node traced without flash attention', async () => {
+    await page.locator('input[title="flash attention"]').uncheck();
+    await page.getByTestId('trace').click();
+    await page.waitForFunction(() => window.__tt.find('kq_soft_max-0') !== null && window.__tt.ready(), null, { timeout: 180_000 });
+    const doc = await (await fetch(`${server.url}/api/graph`)).json();
+    const nHead = doc.tensors.find((t) => t.name === 'kq_soft_max-0').ne[2];
+    await page.keyboard.press('Control+k');
+    await page.getByTestId('search-input').fill('kq_soft_max-0');
+    await page.keyboard.press('Enter');
+    const attn = page.getByTestId('attention');
+    await attn.waitFor({ state: 'visible', timeout: 20_000 });
+    const caps = await attn.locator('figcaption').allTextContents();
+    assert.equal(caps.length, nHead);
+    const a = await (await fetch(`${server.url}/api/attention/${await page.evaluate(() => window.__tt.selected())}`)).json();
+    const group = a.n_head / a.n_head_kv;
+    assert.equal(caps[nHead - 1], `q${nHead - 1} ← kv${Math.floor((nHead - 1) / group)}`);
+    // causal: the first query token attends only to cell 0
+    for (const head of a.heads) assert.ok(Math.abs(head[0] - 1) < 1e-5, `head row 0 = ${head.slice(0, 3)}`);
+    await settle(page);
+    await shot(page, '09-attention');
   });
 });

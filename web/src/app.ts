@@ -165,6 +165,10 @@ export class App {
       (e) => this.messages.error(`presets: ${errText(e)}`),
     );
     if (await this.load(link.preset ?? null, false)) await this.applyHash();
+    else if (link.preset !== undefined && (await this.load(null, false))) {
+      this.messages.info(`showing the server's graph instead of preset "${link.preset}"`);
+      this.writeHash();
+    }
   }
 
   /** Fetches and shows a graph (`preset` null: the server's current one). */

@@ -5,14 +5,17 @@
 import * as THREE from 'three';
 import type { GraphStore } from '../model/graph';
 import { shapeText } from '../model/graph';
-import type { Layout } from '../layout/layout';
+import { LANE, type Layout } from '../layout/layout';
 
 const POOL = 40;
 /** Labels farther than this (world units) are not shown. */
-const MAX_DIST = 28;
+const MAX_DIST = 60;
+/** "layer N" labels at most this far. */
+const SLOT_DIST = 260;
 
 export class Labels {
   private pool: HTMLDivElement[] = [];
+  private slotPool: HTMLDivElement[] = [];
   private v = new THREE.Vector3();
   private cand: { id: number; d: number }[] = [];
 
@@ -23,6 +26,13 @@ export class Labels {
       el.style.display = 'none';
       root.appendChild(el);
       this.pool.push(el);
+    }
+    for (let i = 0; i < 12; i++) {
+      const el = document.createElement('div');
+      el.className = 'label slot-label';
+      el.style.display = 'none';
+      root.appendChild(el);
+      this.slotPool.push(el);
     }
   }
 
@@ -78,9 +88,26 @@ export class Labels {
       if (el.textContent !== text) el.textContent = text;
     }
     for (let i = used; i < POOL; i++) this.pool[i].style.display = 'none';
+    this.updateSlots(store, layout, camera, width, height);
   }
 
-  clear(): void {
-    for (const el of this.pool) el.style.display = 'none';
+  /** "layer N" at the start of each nearby layer, beside the attention lanes. */
+  private updateSlots(store: GraphStore, layout: Layout, camera: THREE.PerspectiveCamera, width: number, height: number): void {
+    let used = 0;
+    const floor = layout.bounds[1];
+    for (const s of layout.slots) {
+      if (used >= this.slotPool.length) break;
+      const z = s.zStart;
+      const x = -7 * LANE;
+      if (Math.hypot(x - camera.position.x, floor - camera.position.y, z - camera.position.z) > SLOT_DIST) continue;
+      this.v.set(x, floor, z).project(camera);
+      if (this.v.z > 1 || Math.abs(this.v.x) > 1 || Math.abs(this.v.y) > 1) continue;
+      const el = this.slotPool[used++];
+      el.style.display = '';
+      el.style.transform = `translate(-50%, -50%) translate(${(((this.v.x + 1) / 2) * width).toFixed(1)}px, ${(((1 - this.v.y) / 2) * height).toFixed(1)}px)`;
+      const name = s.index === 0 ? 'embedding' : s.index === store.nLayers + 1 ? 'output' : `layer ${s.index - 1}`;
+      if (el.textContent !== name) el.textContent = name;
+    }
+    for (let i = used; i < this.slotPool.length; i++) this.slotPool[i].style.display = 'none';
   }
 }

@@ -1,5 +1,5 @@
 // The three.js scene: one InstancedMesh per block kind (computed nodes, views, weights, other
-// leaves), data-flow edges as one LineSegments, translucent floor tiles marking the layers, the
+// leaves) and run of CHUNK layers — so runs of layers outside the view are culled whole — data-flow edges as one LineSegments, translucent floor tiles marking the layers, the
 // residual spine, and outline boxes for the hovered and selected blocks with their edges lit.
 // Positions and sizes come from the pure layout; colours from the palette table. Nothing here
 // handles input or the DOM panels.
@@ -28,10 +28,12 @@ interface KindMesh {
 }
 
 const HIDDEN = new THREE.Matrix4().makeScale(0, 0, 0);
+/** Layer slots per instanced mesh: small enough to cull, large enough to keep draw calls few. */
+const CHUNK = 4;
 
 export class GraphScene {
   readonly scene = new THREE.Scene();
-  private kinds = new Map<BlockKind, KindMesh>();
+  private kinds = new Map<string, KindMesh>();
   /** instanceOf[id] = index in its kind's mesh. */
   private instanceOf = new Int32Array(0);
   private edges: THREE.LineSegments | null = null;
@@ -71,11 +73,12 @@ export class GraphScene {
     this.kinds.clear();
     this.statics.clear();
 
-    const byKind = new Map<BlockKind, number[]>();
+    const byKind = new Map<string, { kind: BlockKind; ids: number[] }>();
     for (let id = 0; id < store.size; id++) {
-      const k = blockKind(store, id);
-      if (!byKind.has(k)) byKind.set(k, []);
-      byKind.get(k)!.push(id);
+      const kind = blockKind(store, id);
+      const key = `${kind}-${Math.floor(store.slotIndex[id] / CHUNK)}`;
+      if (!byKind.has(key)) byKind.set(key, { kind, ids: [] });
+      byKind.get(key)!.ids.push(id);
     }
     this.instanceOf = new Int32Array(store.size);
     const box = new THREE.BoxGeometry(1, 1, 1);
@@ -86,18 +89,16 @@ export class GraphScene {
       leaf: new THREE.MeshLambertMaterial({ transparent: true, opacity: 0.6 }),
     };
     const color = new THREE.Color();
-    for (const [kind, ids] of byKind) {
+    for (const [key, { kind, ids }] of byKind) {
       const mesh = new THREE.InstancedMesh(box, materials[kind], ids.length);
-      mesh.name = `blocks-${kind}`;
+      mesh.name = `blocks-${key}`;
       ids.forEach((id, i) => {
         this.instanceOf[id] = i;
         color.setHex(PALETTE[store.tensor(id).group].color);
         if (kind === 'weight') color.multiplyScalar(0.55);
         mesh.setColorAt(i, color);
       });
-      // frustum culling of an InstancedMesh uses one bounding sphere for all instances
-      mesh.frustumCulled = false;
-      this.kinds.set(kind, { mesh, ids: Int32Array.from(ids) });
+      this.kinds.set(key, { mesh, ids: Int32Array.from(ids) });
       this.scene.add(mesh);
     }
     this.buildStatics(layout);
@@ -154,6 +155,8 @@ export class GraphScene {
       });
       mesh.instanceMatrix.needsUpdate = true;
       if (mesh.instanceColor) mesh.instanceColor.needsUpdate = true;
+      // the culling sphere covers this chunk's shown instances
+      mesh.computeBoundingSphere();
     }
     this.buildEdges(visible);
   }
@@ -247,7 +250,10 @@ export class GraphScene {
   /** Number of instances drawn (not hidden) per kind, for the test hook. */
   visibleCounts(visible: (id: number) => boolean): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [kind, { ids }] of this.kinds) out[kind] = Array.from(ids).filter((id) => visible(id)).length;
+    for (const [key, { ids }] of this.kinds) {
+      const kind = key.replace(/-\d+$/, '');
+      out[kind] = (out[kind] ?? 0) + Array.from(ids).filter((id) => visible(id)).length;
+    }
     return out;
   }
 }
