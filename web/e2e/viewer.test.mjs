@@ -350,9 +350,11 @@ describe('a traced SmolLM2 run', () => {
   });
 
   it('shows the attention pattern per head (GQA) of a softmax node traced without flash attention', async () => {
+    await page.getByTestId('prompt').fill('The capital of France is');
     await page.locator('input[title="flash attention"]').uncheck();
     await page.getByTestId('trace').click();
     await page.waitForFunction(() => window.__tt.find('kq_soft_max-0') !== null && window.__tt.ready(), null, { timeout: 180_000 });
+    await ready(page);
     const doc = await (await fetch(`${server.url}/api/graph`)).json();
     const nHead = doc.tensors.find((t) => t.name === 'kq_soft_max-0').ne[2];
     await page.keyboard.press('Control+k');

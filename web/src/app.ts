@@ -105,7 +105,8 @@ export class App {
       'div',
       { class: 'panel side hidden', 'data-testid': 'side' },
       h('header', {}, this.sideTitle, h('button', { text: '×', title: 'close (Esc)', onclick: () => this.selection.select(null) })),
-      h('div', { class: 'scroll' }, this.pinnedCard.el, this.attnBox, this.code.el),
+      h('div', { class: 'scroll' }, this.attnBox, this.pinnedCard.el),
+      this.code.el,
     );
     root.append(
       this.canvas,
