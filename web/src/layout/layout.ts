@@ -84,6 +84,9 @@ export interface Layout {
   /** Box sizes, xyz per tensor id. */
   size: Float32Array;
   slots: SlotExtent[];
+  /** Tensor ids of each slot, and the bounds of their boxes (6 per slot), for picking. */
+  slotIds: Int32Array[];
+  slotBounds: Float32Array;
   /** Axis-aligned bounds of everything: [minx, miny, minz, maxx, maxy, maxz]. */
   bounds: [number, number, number, number, number, number];
 }
@@ -204,14 +207,23 @@ export function computeLayout(store: GraphStore): Layout {
   }
 
   const bounds: Layout['bounds'] = [Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity];
-  for (let id = 0; id < n; id++)
+  const slotBounds = new Float32Array(6 * nSlots);
+  for (let s = 0; s < nSlots; s++) slotBounds.set([Infinity, Infinity, Infinity, -Infinity, -Infinity, -Infinity], 6 * s);
+  const members: number[][] = Array.from({ length: nSlots }, () => []);
+  for (let id = 0; id < n; id++) {
+    // a weight belongs where it stands: with its host
+    const s = store.slotIndex[weightHost[id] >= 0 ? weightHost[id] : id];
+    members[s].push(id);
     for (let k = 0; k < 3; k++) {
       const c = position[3 * id + k];
       const h = size[3 * id + k] / 2;
       bounds[k] = Math.min(bounds[k], c - h);
       bounds[k + 3] = Math.max(bounds[k + 3], c + h);
+      slotBounds[6 * s + k] = Math.min(slotBounds[6 * s + k], c - h);
+      slotBounds[6 * s + k + 3] = Math.max(slotBounds[6 * s + k + 3], c + h);
     }
-  return { position, size, slots, bounds };
+  }
+  return { position, size, slots, slotIds: members.map((m) => Int32Array.from(m)), slotBounds, bounds };
 }
 
 /** The slot index whose z-range contains `z` (nearest slot when between slots). */
@@ -228,8 +240,30 @@ export function slotAtZ(layout: Layout, z: number): number {
   return best;
 }
 
+/** Entry distance of a ray into an axis-aligned box (centre ± half), or -1 when it misses. */
+function slab(
+  lo: (k: number) => number,
+  hi: (k: number) => number,
+  origin: readonly number[],
+  inv: readonly number[],
+  tmaxIn: number,
+): number {
+  let tmin = 0;
+  let tmax = tmaxIn;
+  for (let k = 0; k < 3; k++) {
+    let t1 = (lo(k) - origin[k]) * inv[k];
+    let t2 = (hi(k) - origin[k]) * inv[k];
+    if (t1 > t2) [t1, t2] = [t2, t1];
+    if (t1 > tmin) tmin = t1;
+    if (t2 < tmax) tmax = t2;
+    if (tmin > tmax) return -1;
+  }
+  return tmin;
+}
+
 /**
- * Nearest box hit by a ray, by slab tests on the axis-aligned boxes (no meshes needed).
+ * Nearest box hit by a ray, by slab tests on the axis-aligned boxes (no meshes needed): first
+ * against each slot's bounds, then against the boxes of the slots the ray crosses.
  * `visible(id)` filters hidden boxes. Returns the id and distance, or null.
  */
 export function pickRay(
@@ -238,28 +272,24 @@ export function pickRay(
   dir: readonly [number, number, number],
   visible: (id: number) => boolean,
 ): { id: number; distance: number } | null {
-  const { position, size } = layout;
-  const n = position.length / 3;
+  const { position, size, slotBounds, slotIds } = layout;
   const inv = [1 / dir[0], 1 / dir[1], 1 / dir[2]];
   let best: { id: number; distance: number } | null = null;
-  for (let id = 0; id < n; id++) {
-    let tmin = 0;
-    let tmax = best ? best.distance : Infinity;
-    let hit = true;
-    for (let k = 0; k < 3; k++) {
-      const c = position[3 * id + k];
-      const h = size[3 * id + k] / 2;
-      let t1 = (c - h - origin[k]) * inv[k];
-      let t2 = (c + h - origin[k]) * inv[k];
-      if (t1 > t2) [t1, t2] = [t2, t1];
-      if (t1 > tmin) tmin = t1;
-      if (t2 < tmax) tmax = t2;
-      if (tmin > tmax) {
-        hit = false;
-        break;
-      }
+  for (let s = 0; s < slotIds.length; s++) {
+    const b = 6 * s;
+    const reach = best ? best.distance : Infinity;
+    if (slab((k) => slotBounds[b + k], (k) => slotBounds[b + 3 + k], origin, inv, reach) < 0) continue;
+    for (const id of slotIds[s]) {
+      const i = 3 * id;
+      const t = slab(
+        (k) => position[i + k] - size[i + k] / 2,
+        (k) => position[i + k] + size[i + k] / 2,
+        origin,
+        inv,
+        best ? best.distance : Infinity,
+      );
+      if (t >= 0 && visible(id)) best = { id, distance: t };
     }
-    if (hit && visible(id)) best = { id, distance: tmin };
   }
   return best;
 }
