@@ -65,6 +65,7 @@ export class App {
 
   private needsRender = true;
   private pointer = { x: 0, y: 0 };
+  private pointerMoved = false;
   private last = performance.now();
   private frameTimes: number[] = [];
   private cpuTimes: number[] = [];
@@ -128,7 +129,7 @@ export class App {
     this.rig.onModeChange = (m) => this.messages.info(m === 'fly' ? 'free flight: WASD/QE move, drag to look, Shift faster, f to orbit again' : 'orbit mode');
     this.canvas.addEventListener('pointermove', (e) => {
       this.pointer = { x: e.clientX, y: e.clientY };
-      this.needsRender = true;
+      this.pointerMoved = true;
     });
     this.installClick();
     bindKeys({
@@ -438,9 +439,10 @@ export class App {
       this.needsRender = true;
     }
     if (this.selection.hovered !== null && !this.rig.flying) {
-      this.hoverCard.show(g.store, this.selection.hovered);
-      this.hoverCard.moveTo(this.pointer.x, this.pointer.y);
+      if (this.hoverCard.show(g.store, this.selection.hovered) || this.pointerMoved)
+        this.hoverCard.moveTo(this.pointer.x, this.pointer.y);
     } else this.hoverCard.hide();
+    this.pointerMoved = false;
     if (!moved && !this.needsRender) return;
     this.needsRender = false;
     this.minimap.setHere(slotAtZ(g.layout, this.rig.orbit.target.z));

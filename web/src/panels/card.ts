@@ -43,9 +43,10 @@ export class Card {
     this.el.style.top = `${top}px`;
   }
 
-  show(store: GraphStore, id: number): void {
+  /** Shows tensor `id`; returns true when the content changed. */
+  show(store: GraphStore, id: number): boolean {
     this.el.style.display = '';
-    if (this.shown === id) return;
+    if (this.shown === id) return false;
     this.shown = id;
     this.plot?.destroy();
     this.plot = null;
@@ -102,6 +103,7 @@ export class Card {
       extra,
     );
     if (stats || t.values) this.loadValues(id, extra);
+    return true;
   }
 
   private loadValues(id: number, into: HTMLElement): void {

@@ -179,7 +179,16 @@ export class GraphScene {
     const p = layout.position;
     for (const id of store.doc.nodes) {
       if (!visible(id)) continue;
-      for (const s of store.tensor(id).src) {
+      const t = store.tensor(id);
+      // a computing node whose result lives in another tensor's memory (SET_ROWS into the KV
+      // cache) writes into it: draw that flow too
+      const dst = t.view_src;
+      if (dst !== null && !isView(t) && !t.src.includes(dst) && visible(dst) && store.slotIndex[dst] === store.slotIndex[id]) {
+        pos.push(p[3 * id], p[3 * id + 1], p[3 * id + 2], p[3 * dst], p[3 * dst + 1], p[3 * dst + 2]);
+        c.setHex(PALETTE[t.group].color).multiplyScalar(0.7);
+        col.push(c.r, c.g, c.b, c.r, c.g, c.b);
+      }
+      for (const s of t.src) {
         if (s === null || !visible(s)) continue;
         const leaf = store.tensor(s).kind !== 'node';
         if (leaf && store.slotIndex[s] !== store.slotIndex[id]) continue;
