@@ -282,6 +282,7 @@ describe('frame times (8B and 405B presets)', () => {
       await page.keyboard.up('w');
       await page.keyboard.up('Shift');
       const flying = await page.evaluate(() => window.__tt.frameStats());
+      const renderMs = await page.evaluate(() => window.__tt.renderMs(20));
       await shot(page, `07-${preset}-flying`);
       results[preset] = {
         payloadBytes: payload.byteLength,
@@ -291,6 +292,7 @@ describe('frame times (8B and 405B presets)', () => {
         medianFrameMs: flying.medianFrameMs,
         p95FrameMs: flying.p95FrameMs,
         medianCpuMs: flying.medianCpuMs,
+        renderMsGpuSync: Math.round(renderMs * 100) / 100,
         renderer: flying.renderer,
       };
       console.log(`# ${preset}: ${JSON.stringify(results[preset])}`);

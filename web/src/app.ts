@@ -524,6 +524,16 @@ export class App {
         medianCpuMs: median(this.cpuTimes),
         renderer: rendererName(this.renderer.getContext()),
       }),
+      /** Renders the current view `n` times, waiting for the GPU each time: ms per frame. */
+      renderMs: (n: number) => {
+        const gl = this.renderer.getContext();
+        const t0 = performance.now();
+        for (let i = 0; i < n; i++) {
+          this.renderer.render(this.gscene.scene, this.rig.camera);
+          gl.finish();
+        }
+        return (performance.now() - t0) / n;
+      },
       resetFrameStats: () => {
         this.frameTimes = [];
         this.cpuTimes = [];
