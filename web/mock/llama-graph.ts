@@ -180,6 +180,10 @@ export function llamaGraph(m: LlamaShape, nTokens: number, flashAttn: boolean, t
     type = 'f32',
   ) => make(name, op, 'node', type, ne, src, group, layer);
 
+  /** SET_ROWS results are views of the cache they write into (ggml: view_src). */
+  const writesInto = (id: number, dst: number) => {
+    tensors[id].view_src = dst;
+  };
   const T = nTokens;
   const tokEmbd = leaf('token_embd.weight', 'weight', m.etype, [m.n_embd, m.n_vocab], 'embedding', null);
   const inpTokens = leaf('inp_tokens', 'input', 'i32', [T], 'input', null);
@@ -209,11 +213,11 @@ export function llamaGraph(m: LlamaShape, nTokens: number, flashAttn: boolean, t
     const cacheK = leaf(`cache_k_l${il}`, 'cache', 'f16', [kvDim, m.n_ctx], 'kv_cache', il);
     const cacheV = leaf(`cache_v_l${il}`, 'cache', 'f16', [kvDim, m.n_ctx], 'kv_cache', il);
     const kView = node(`Kcur-${il} (view)`, 'VIEW', [kvDim, T], [k], 'key', il);
-    node(`cache_k_l${il} (view)`, 'SET_ROWS', [kvDim, m.n_ctx], [kView, kIdx], 'kv_cache', il, 'f16');
+    writesInto(node(`cache_k_l${il} (view)`, 'SET_ROWS', [kvDim, m.n_ctx], [kView, kIdx], 'kv_cache', il, 'f16'), cacheK);
     let kqv: number;
     if (flashAttn) {
       const vView = node(`Vcur-${il} (view)`, 'VIEW', [kvDim, T], [v], 'value', il);
-      node(`cache_v_l${il} (view)`, 'SET_ROWS', [kvDim, m.n_ctx], [vView, vIdx], 'kv_cache', il, 'f16');
+      writesInto(node(`cache_v_l${il} (view)`, 'SET_ROWS', [kvDim, m.n_ctx], [vView, vIdx], 'kv_cache', il, 'f16'), cacheV);
       const qv = node(`Qcur-${il} (view)`, 'VIEW', [head, m.n_head, T], [q], 'query', il);
       const qp = node(`Qcur-${il} (view) (permuted)`, 'PERMUTE', [head, T, m.n_head], [qv], 'query', il);
       const kc = node(`cache_k_l${il} (view)`, 'VIEW', [head, m.n_head_kv, nKv], [cacheK], 'kv_cache', il, 'f16');
@@ -226,7 +230,7 @@ export function llamaGraph(m: LlamaShape, nTokens: number, flashAttn: boolean, t
       const vr = node(`Vcur-${il} (reshaped)`, 'RESHAPE', [kvDim, T], [v], 'value', il);
       const vr2 = node(`Vcur-${il} (reshaped) (reshaped)`, 'RESHAPE', [1, kvDim * T], [vr], 'value', il);
       const cvr = node(`cache_v_l${il} (reshaped)`, 'RESHAPE', [1, kvDim * m.n_ctx], [cacheV], 'kv_cache', il, 'f16');
-      node(`cache_v_l${il} (reshaped) (view)`, 'SET_ROWS', [1, kvDim * m.n_ctx], [vr2, vIdx, cvr], 'kv_cache', il, 'f16');
+      writesInto(node(`cache_v_l${il} (reshaped) (view)`, 'SET_ROWS', [1, kvDim * m.n_ctx], [vr2, vIdx], 'kv_cache', il, 'f16'), cvr);
       const vc = node(`cache_v_l${il} (view)`, 'VIEW', [nKv, m.n_head_kv, head], [cacheV], 'kv_cache', il, 'f16');
       const vp = node(`cache_v_l${il} (view) (permuted)`, 'PERMUTE', [nKv, head, m.n_head_kv], [vc], 'kv_cache', il, 'f16');
       const kc = node(`cache_k_l${il} (view)`, 'VIEW', [head, m.n_head_kv, nKv], [cacheK], 'kv_cache', il, 'f16');

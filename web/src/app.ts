@@ -198,6 +198,7 @@ export class App {
   }
 
   private show(doc: GraphDoc): void {
+    if (doc.nodes.length === 0) this.messages.error(`the graph of ${doc.model.name} has no nodes: nothing to draw`);
     const store = new GraphStore(doc);
     const layout = computeLayout(store);
     this.g = { store, layout, visible: new Uint8Array(store.size) };

@@ -223,6 +223,7 @@ export function computeLayout(store: GraphStore): Layout {
       slotBounds[6 * s + k + 3] = Math.max(slotBounds[6 * s + k + 3], c + h);
     }
   }
+  if (n === 0) bounds.fill(0);
   return { position, size, slots, slotIds: members.map((m) => Int32Array.from(m)), slotBounds, bounds };
 }
 
