@@ -349,6 +349,12 @@ describe('a traced SmolLM2 run', () => {
     assert.match(await page.getByTestId('tokens').textContent(), /capital/);
     assert.match(await page.getByTestId('top5').textContent(), /Paris/);
     await shot(page, '08-traced-card');
+    // the logit lens: one row per layer from GET /api/lens
+    const lens = await (await fetch(`${server.url}/api/lens`)).json();
+    await page.getByRole('button', { name: 'logit lens' }).click();
+    await page.locator('.lens tr').first().waitFor({ state: 'visible', timeout: 20_000 });
+    assert.equal(await page.locator('.lens tr').count(), lens.layers.length);
+    await page.getByRole('button', { name: 'logit lens' }).click();
   });
 
   it('shows the attention pattern per head (GQA) of a softmax node traced without flash attention', async () => {

@@ -185,16 +185,21 @@ export class GraphScene {
       const dst = t.view_src;
       if (dst !== null && !isView(t) && !t.src.includes(dst) && visible(dst) && store.slotIndex[dst] === store.slotIndex[id]) {
         pos.push(p[3 * id], p[3 * id + 1], p[3 * id + 2], p[3 * dst], p[3 * dst + 1], p[3 * dst + 2]);
-        c.setHex(PALETTE[t.group].color).multiplyScalar(0.7);
-        col.push(c.r, c.g, c.b, c.r, c.g, c.b);
+        c.setHex(PALETTE[t.group].color).multiplyScalar(0.35);
+        col.push(c.r, c.g, c.b);
+        c.setHex(PALETTE[store.tensor(dst).group].color);
+        col.push(c.r, c.g, c.b);
       }
       for (const s of t.src) {
         if (s === null || !visible(s)) continue;
         const leaf = store.tensor(s).kind !== 'node';
         if (leaf && store.slotIndex[s] !== store.slotIndex[id]) continue;
         pos.push(p[3 * s], p[3 * s + 1], p[3 * s + 2], p[3 * id], p[3 * id + 1], p[3 * id + 2]);
-        c.setHex(PALETTE[store.tensor(s).group].color).multiplyScalar(0.7);
-        col.push(c.r, c.g, c.b, c.r, c.g, c.b);
+        // dim at the source, the reader's colour at the reader: the gradient shows the direction
+        c.setHex(PALETTE[store.tensor(s).group].color).multiplyScalar(0.35);
+        col.push(c.r, c.g, c.b);
+        c.setHex(PALETTE[t.group].color);
+        col.push(c.r, c.g, c.b);
       }
     }
     const geo = new THREE.BufferGeometry();
@@ -202,7 +207,7 @@ export class GraphScene {
     geo.setAttribute('color', new THREE.Float32BufferAttribute(col, 3));
     this.edges = new THREE.LineSegments(
       geo,
-      new THREE.LineBasicMaterial({ vertexColors: true, transparent: true, opacity: 0.55 }),
+      new THREE.LineBasicMaterial({ vertexColors: true, transparent: true, opacity: 0.7 }),
     );
     this.edges.name = 'edges';
     this.edges.frustumCulled = false;
