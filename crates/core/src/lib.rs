@@ -3,6 +3,7 @@
 //!
 //! It knows nothing of LLaMA, tokenizers or HTTP (those live in `tt-models` and the app).
 
+pub mod compare;
 pub mod dtype;
 pub mod gguf;
 pub mod graph;

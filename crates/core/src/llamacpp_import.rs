@@ -222,7 +222,7 @@ impl Builder {
 
 /// Dense byte strides; for a shape that is not whole blocks, zeros (never panics).
 fn dense(ty: GgmlType, ne: [i64; 4]) -> [u64; 4] {
-    if ne[0] as usize % ty.block_size() != 0 {
+    if !(ne[0] as usize).is_multiple_of(ty.block_size()) {
         return [0; 4];
     }
     contiguous_strides(ty, ne).map(|n| n as u64)
