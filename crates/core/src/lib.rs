@@ -10,6 +10,7 @@ pub mod graph;
 pub mod llamacpp_import;
 pub mod llamacpp_log;
 pub mod op;
+pub mod quant;
 mod record;
 pub mod trace;
 
