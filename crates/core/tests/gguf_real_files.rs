@@ -324,3 +324,37 @@ fn array_summary(a: &Array) -> Json {
     let digest: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     json!({ "len": a.len(), "head": head, "sha256": digest })
 }
+
+/// The whole-file fuzz seeds (`scripts/make-fuzz-seeds`) open: `smollm2-mini.gguf` is written by
+/// gguf-py's GGUFWriter, so this also checks that writer against our reader; the `head-*` seeds
+/// are cut at 8 KB and must be rejected as truncated.
+#[test]
+fn fuzz_seeds_open_or_are_truncated() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/gguf");
+    let mini = GgufFile::open(dir.join("smollm2-mini.gguf")).unwrap();
+    assert_eq!(mini.get_str("general.architecture").unwrap(), Some("llama"));
+    assert_eq!(mini.get_u32("llama.block_count").unwrap(), Some(30));
+    assert_eq!(mini.get_array("tokenizer.ggml.tokens").unwrap().map(Array::len), Some(16));
+    let names: Vec<&str> = mini.tensors().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names.len(), 11, "{names:?}");
+    let q = mini.tensor("blk.0.attn_q.weight").unwrap();
+    assert_eq!((q.ty, q.shape()), (Ok(GgmlType::Q4_1), &[576, 1][..]));
+    for t in mini.tensors() {
+        assert_eq!(mini.tensor_data(t).unwrap().len() as u64, t.size);
+    }
+
+    let mut heads = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let r = GgufFile::open(&p);
+        if name.starts_with("head-") {
+            heads += 1;
+            let msg = r.unwrap_err().to_string();
+            assert!(msg.contains("remain in the file") || msg.contains("truncated"), "{name}: {msg}");
+        } else {
+            assert!(r.is_ok(), "{name}: {}", r.unwrap_err());
+        }
+    }
+    assert!(heads > 10);
+}
