@@ -1,0 +1,198 @@
+//! `tensor-trace serve`: the 3D viewer in the browser.
+//!
+//! What is shown at start: a saved trace (`--trace FILE`), a model traced on a prompt
+//! (`MODEL --prompt TEXT`, computed before the server starts, with a progress bar), a model's
+//! untraced graph (`MODEL`), or a preset's graph (the default: LLaMA 3.1 8B). With a model file,
+//! the viewer can trace new prompts (POST /api/trace). Binds 127.0.0.1 unless `--host` says
+//! otherwise, prints the URL on stdout and opens the browser unless `--no-open`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::cli::OnOff;
+use crate::engine::{self, Model, TraceOptions};
+use crate::progress;
+use crate::server::{self, AppState, Current, Limits};
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// GGUF model to show and trace (LLaMA architecture)
+    #[arg(value_name = "MODEL.gguf")]
+    pub model: Option<PathBuf>,
+
+    /// Trace this prompt before serving (needs MODEL)
+    #[arg(long, requires = "model")]
+    pub prompt: Option<String>,
+
+    /// Flash attention for traces: one fused node (on, llama.cpp's CPU default) or separate
+    /// KQ / softmax / KQV nodes with viewable attention weights (off)
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub flash_attn: OnOff,
+
+    /// Serve a saved .ttrace file
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    pub trace: Option<PathBuf>,
+
+    /// Preset graph to show when neither MODEL nor --trace is given (see /api/presets)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["model", "trace"])]
+    pub preset: Option<String>,
+
+    /// Port to listen on (0: any free port)
+    #[arg(long, default_value_t = server::DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Address to listen on. Anything but a loopback address exposes the viewer, and the
+    /// ability to start traces, to the network
+    #[arg(long, default_value_t = server::DEFAULT_HOST)]
+    pub host: IpAddr,
+
+    /// Do not open the browser
+    #[arg(long)]
+    pub no_open: bool,
+
+    /// Threads for computing traces (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Largest trace accepted, e.g. 512M, 8G
+    #[arg(long, value_name = "SIZE", value_parser = engine::parse_size, default_value = "8G")]
+    pub memory_budget: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut limits = Limits {
+        memory_budget: args.memory_budget,
+        ..Limits::default()
+    };
+    if let Some(t) = args.threads {
+        limits.threads = t.max(1);
+    }
+    let model = match &args.model {
+        Some(path) => {
+            let sp = progress::spinner(&format!("loading {}", path.display()));
+            let m = Model::open(path)?;
+            sp.finish_and_clear();
+            Some(Arc::new(m))
+        }
+        None => None,
+    };
+    let current = initial_graph(&args, model.as_deref(), &limits)?;
+    let what = describe(&current);
+    let state = AppState::new(current, model, limits);
+
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let result = rt.block_on(async {
+        let listener = server::bind(args.host, args.port).await?;
+        let addr = listener
+            .local_addr()
+            .context("listening socket has no address")?;
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: listening on {}: anyone who can reach this machine can use the viewer \
+                 and start traces",
+                addr.ip()
+            );
+        }
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else if addr.is_ipv6() {
+            format!("[{}]", addr.ip())
+        } else {
+            addr.ip().to_string()
+        };
+        let url = format!("http://{host}:{}/", addr.port());
+        if !server::bundled() {
+            eprintln!(
+                "note: this binary was built without the web viewer (web/dist); \
+                 the page at {url} says how to build it"
+            );
+        }
+        println!("tensor-trace: serving {what} at {url}  (Ctrl-C to stop)");
+        if !args.no_open {
+            open_browser(&url);
+        }
+        server::serve(listener, state, async {
+            // If the signal cannot be watched, the server runs until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            eprintln!("\nstopping");
+        })
+        .await
+    });
+    // A trace still computing on a blocking thread is abandoned, not waited for.
+    rt.shutdown_background();
+    result
+}
+
+/// The graph shown when the server starts.
+fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow::Result<Current> {
+    if let Some(path) = &args.trace {
+        let sp = progress::spinner(&format!("reading {}", path.display()));
+        let t = engine::read_trace(path)?;
+        sp.finish_and_clear();
+        return Ok(Current::traced(t));
+    }
+    match (model, &args.prompt) {
+        (Some(m), Some(prompt)) => {
+            let opts = TraceOptions {
+                prompt: prompt.clone(),
+                flash_attn: args.flash_attn.is_on(),
+                threads: limits.threads,
+            };
+            let plan = m.check(&opts)?;
+            anyhow::ensure!(
+                plan.bytes <= limits.memory_budget,
+                "tracing {} tokens needs about {}, over the --memory-budget of {}",
+                plan.n_tokens,
+                engine::human_bytes(plan.bytes),
+                engine::human_bytes(limits.memory_budget)
+            );
+            let trace = super::trace::run_with_progress(m, &opts)?;
+            Ok(Current::traced(trace))
+        }
+        (Some(m), None) => Ok(Current::untraced(
+            m.graph(engine::DEFAULT_GRAPH_TOKENS, args.flash_attn.is_on())?,
+        )),
+        (None, _) => {
+            let id = args.preset.as_deref().unwrap_or(engine::DEFAULT_PRESET);
+            Ok(Current::untraced(engine::preset_graph(id)?))
+        }
+    }
+}
+
+fn describe(c: &Current) -> String {
+    let m = &c.doc.model;
+    match &c.doc.run {
+        Some(run) => format!("{} traced on {:?}", m.name, run.prompt),
+        None => format!("the graph of {}", m.name),
+    }
+}
+
+/// Ask the desktop to open `url`; any failure is ignored (the URL is printed anyway).
+fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        return;
+    } else {
+        // Without a display, xdg-open could start a text browser inside this terminal.
+        if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+            return;
+        }
+        "xdg-open"
+    };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        tracing::debug!("could not run {opener}: {e}");
+    }
+}
