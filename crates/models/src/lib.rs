@@ -1,1 +1,3 @@
 //! Architectures, tokenizers and presets.
+
+pub mod tokenizer;
