@@ -1,9 +1,12 @@
 // A mock of the tensor-trace HTTP API (/work/notes/api.md) as a Vite plugin, for developing
-// the viewer without the Rust server: `npx vite --mode mock` / `npx vite preview --mode mock`.
+// the viewer without the Rust server: `npx vite --mode mock` / `npx vite preview --mode mock`
+// (`TT_MOCK_GRAPH=test/fixtures/smollm2-fa-off.json.gz` serves a real imported graph).
 // Graphs come from mock/llama-graph.ts; tensor values, attention and code are synthetic and the
 // graph says `model.source = "mock"`. The e2e suite runs against the real binary, not this.
 
 import type { Connect, Plugin } from 'vite';
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Attention, GraphDoc, TraceStatus } from '../src/api';
 import { LLAMA_405B, LLAMA_8B, llamaGraph, SMOLLM2 } from './llama-graph.ts';
@@ -30,7 +33,11 @@ function mockApi(): Connect.NextHandleFunction {
     if (!cache.has(id)) cache.set(id, llamaGraph(p.shape, 5, true));
     return cache.get(id);
   };
-  let current: GraphDoc = presetGraph('llama-3.1-8b')!;
+  // TT_MOCK_GRAPH=file.json[.gz]: serve that graph document (e.g. a test fixture) as the current one
+  const file = process.env.TT_MOCK_GRAPH;
+  let current: GraphDoc = file
+    ? (JSON.parse((file.endsWith('.gz') ? gunzipSync(readFileSync(file)) : readFileSync(file)).toString('utf8')) as GraphDoc)
+    : presetGraph('llama-3.1-8b')!;
   let status: TraceStatus = { state: 'idle', progress: { done: 0, total: 0, stage: '' } };
 
   return (req: IncomingMessage, res: ServerResponse, next: () => void) => {

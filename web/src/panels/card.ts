@@ -8,7 +8,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { TensorValues } from '../api';
 import type { GraphStore } from '../model/graph';
-import { shapeText } from '../model/graph';
+import { isView, shapeText } from '../model/graph';
 import { describe } from '../model/describe';
 import { cssColor, PALETTE } from '../palette';
 import { bytes, diverging, h, num, si } from './dom';
@@ -64,7 +64,18 @@ export class Card {
       ...srcRows,
       h('tr', {}, h('td', { text: 'result' }), h('td', { class: 'mono', text: `[${shapeText(t.ne)}] ${t.type} · ${t.kind}` })),
       t.kind === 'node'
-        ? h('tr', {}, h('td', { text: 'cost' }), h('td', { text: `${si(t.flops, 'FLOP')} · read ${bytes(t.bytes_read)} · wrote ${bytes(t.bytes_written)}` }))
+        ? h(
+            'tr',
+            {},
+            h('td', { text: 'cost' }),
+            h('td', {
+              text: isView(t)
+                ? 'none: a view moves no data'
+                : t.flops + t.bytes_read + t.bytes_written === 0
+                  ? 'not known for this graph'
+                  : `${si(t.flops, 'FLOP')} · read ${bytes(t.bytes_read)} · wrote ${bytes(t.bytes_written)}`,
+            }),
+          )
         : null,
       h(
         'tr',

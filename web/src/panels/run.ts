@@ -26,12 +26,14 @@ export class RunPanel {
     const tokens = h(
       'div',
       { class: 'tokens', 'data-testid': 'tokens', title: `prompt: ${run.prompt}` },
-      ...run.tokens.map((t, i) => h('span', { class: 'tok', title: `id ${t.id}, piece ${t.piece}` }, showPiece(t.text), h('sub', { text: String(i) }))),
+      ...run.tokens.map((t, i) =>
+        h('span', { class: 'tok', title: `id ${t.id}, piece ${t.piece}` }, showPiece(t.text || t.piece || `#${t.id}`), h('sub', { text: String(i) })),
+      ),
     );
     const top = h(
       'div',
       { class: 'top5', 'data-testid': 'top5' },
-      h('span', { class: 'muted', text: 'next:' }),
+      run.top.length > 0 && h('span', { class: 'muted', text: 'next:' }),
       ...run.top.slice(0, 5).map((t) =>
         h('span', { title: `id ${t.id}, logit ${t.logit.toFixed(4)}` }, h('b', { class: 'tok', text: showPiece(t.text) }), h('span', { class: 'p', text: ` ${(t.prob * 100).toFixed(1)}%` })),
       ),
@@ -51,7 +53,10 @@ export class RunPanel {
       },
     });
     this.el.replaceChildren(
-      h('span', { class: 'muted', text: `${run.tokens.length} tokens${run.flash_attn ? ' · flash attn' : ''} · ${run.compute_ms.toFixed(0)} ms` }),
+      h('span', {
+        class: 'muted',
+        text: `${run.tokens.length} tokens${run.flash_attn ? ' · flash attn' : ''}${run.compute_ms > 0 ? ` · ${run.compute_ms.toFixed(0)} ms` : ''}`,
+      }),
       tokens,
       top,
       lensBtn,
