@@ -166,6 +166,34 @@ impl Graph {
         )
     }
 
+    /// ggml_view_2d: `ne0 × ne1` elements, rows `nb1` bytes apart, from byte `offset` of `a`.
+    #[track_caller]
+    pub fn view_2d(
+        &mut self,
+        a: TensorId,
+        ne0: i64,
+        ne1: i64,
+        nb1: usize,
+        offset: usize,
+    ) -> TensorId {
+        let nb0 = self.get(a).ty.type_size();
+        let nb2 = nb1 * ne1 as usize;
+        self.view(a, [ne0, ne1, 1, 1], [nb0, nb1, nb2, nb2], offset)
+    }
+
+    /// ggml_view_4d: shape `ne`, byte strides `nb1..nb3`, from byte `offset` of `a`.
+    #[track_caller]
+    pub fn view_4d(
+        &mut self,
+        a: TensorId,
+        ne: [i64; 4],
+        [nb1, nb2, nb3]: [usize; 3],
+        offset: usize,
+    ) -> TensorId {
+        let nb0 = self.get(a).ty.type_size();
+        self.view(a, ne, [nb0, nb1, nb2, nb3], offset)
+    }
+
     /// ggml_permute: source dim i becomes result dim axes[i]; named "<a> (permuted)".
     #[track_caller]
     pub fn permute(&mut self, a: TensorId, axes: [u8; 4]) -> TensorId {
@@ -242,7 +270,9 @@ impl Graph {
     }
 
     /// ggml_set_rows(a, b, c): writes the rows of `b` into `a` at the i64 row indices `c`.
-    /// The result is a view of `a` (named "<a> (view)") with sources [b, c], as in ggml.
+    /// The result is a view of `a` (named "<a> (view)") with sources [b, c, a], as in ggml
+    /// (`a` last "for legacy reasons"; it makes the destination, e.g. a reshape of the cache,
+    /// part of the graph before the write).
     #[track_caller]
     pub fn set_rows(&mut self, a: TensorId, b: TensorId, c: TensorId) -> TensorId {
         let (na, nbb, nc) = (self.ne(a), self.ne(b), self.ne(c));
@@ -259,7 +289,7 @@ impl Graph {
             ty,
             na,
             Some(nb),
-            vec![Some(b), Some(c)],
+            vec![Some(b), Some(c), Some(a)],
             Some((a, 0)),
             name,
             Location::caller(),
