@@ -296,7 +296,7 @@ describe('frame times (8B and 405B presets)', () => {
         medianFrameMs: flying.medianFrameMs,
         p95FrameMs: flying.p95FrameMs,
         medianCpuMs: flying.medianCpuMs,
-        renderMsGpuSync: Math.round(renderMs * 100) / 100,
+        renderMsReadback: Math.round(renderMs * 100) / 100,
         renderer: flying.renderer,
       };
       console.log(`# ${preset}: ${JSON.stringify(results[preset])}`);

@@ -8,6 +8,7 @@ mod llama;
 pub mod model_graph;
 pub mod presets;
 pub mod spec;
+pub mod tokenizer;
 pub mod weights;
 
 pub use error::ModelError;

@@ -28,6 +28,21 @@ interface KindMesh {
 }
 
 const HIDDEN = new THREE.Matrix4().makeScale(0, 0, 0);
+
+/**
+ * A unit box whose faces carry a fixed shade (top brightest, bottom darkest) as vertex colours.
+ * With MeshBasicMaterial this reads as lit without any per-pixel lighting — the cheapest shading
+ * there is, which matters on software rasterizers (the per-instance colour multiplies it).
+ */
+function shadedBox(): THREE.BoxGeometry {
+  const box = new THREE.BoxGeometry(1, 1, 1);
+  // BoxGeometry's face order: +x, −x, +y, −y, +z, −z; 4 vertices each
+  const shade = [0.72, 0.62, 1.0, 0.45, 0.86, 0.55];
+  const colors = new Float32Array(24 * 3);
+  for (let v = 0; v < 24; v++) colors.fill(shade[Math.floor(v / 4)], 3 * v, 3 * v + 3);
+  box.setAttribute('color', new THREE.BufferAttribute(colors, 3));
+  return box;
+}
 /** Layer slots per instanced mesh: small enough to cull, large enough to keep draw calls few. */
 const CHUNK = 4;
 
@@ -47,10 +62,6 @@ export class GraphScene {
   constructor() {
     this.scene.background = new THREE.Color(0x0d1117);
     this.scene.fog = new THREE.Fog(0x0d1117, 100, 400);
-    this.scene.add(new THREE.HemisphereLight(0xffffff, 0x30343c, 2.2));
-    const sun = new THREE.DirectionalLight(0xffffff, 1.6);
-    sun.position.set(0.4, 1, 0.6);
-    this.scene.add(sun);
     const boxEdges = new THREE.EdgesGeometry(new THREE.BoxGeometry(1, 1, 1));
     this.hoverBox = new THREE.LineSegments(boxEdges, new THREE.LineBasicMaterial({ color: 0xffffff }));
     this.selectBox = new THREE.LineSegments(boxEdges, new THREE.LineBasicMaterial({ color: 0xffe066 }));
@@ -81,12 +92,12 @@ export class GraphScene {
       byKind.get(key)!.ids.push(id);
     }
     this.instanceOf = new Int32Array(store.size);
-    const box = new THREE.BoxGeometry(1, 1, 1);
+    const box = shadedBox();
     const materials: Record<BlockKind, THREE.Material> = {
-      compute: new THREE.MeshLambertMaterial(),
-      view: new THREE.MeshLambertMaterial({ transparent: true, opacity: 0.28, depthWrite: false }),
-      weight: new THREE.MeshLambertMaterial({ emissive: 0x111111 }),
-      leaf: new THREE.MeshLambertMaterial({ transparent: true, opacity: 0.6 }),
+      compute: new THREE.MeshBasicMaterial({ vertexColors: true }),
+      view: new THREE.MeshBasicMaterial({ vertexColors: true, transparent: true, opacity: 0.28, depthWrite: false }),
+      weight: new THREE.MeshBasicMaterial({ vertexColors: true }),
+      leaf: new THREE.MeshBasicMaterial({ vertexColors: true, transparent: true, opacity: 0.6 }),
     };
     const color = new THREE.Color();
     for (const [key, { kind, ids }] of byKind) {
@@ -109,7 +120,8 @@ export class GraphScene {
   private buildStatics(layout: Layout): void {
     const tiles = new THREE.InstancedMesh(
       new THREE.PlaneGeometry(1, 1).rotateX(-Math.PI / 2),
-      new THREE.MeshBasicMaterial({ color: 0xffffff, transparent: true, opacity: 0.05, depthWrite: false }),
+      // opaque, pre-blended with the background: large blended quads are costly in software
+      new THREE.MeshBasicMaterial({ color: 0xffffff, depthWrite: false }),
       layout.slots.length,
     );
     const m = new THREE.Matrix4();
@@ -121,10 +133,12 @@ export class GraphScene {
       const depth = s.zStart - s.zEnd + 2;
       m.makeScale(x1 - x0, 1, depth).setPosition((x0 + x1) / 2, floorY, (s.zStart + s.zEnd) / 2);
       tiles.setMatrixAt(i, m);
-      tint.setHex(i % 2 === 0 ? 0x6c8cff : 0xffffff);
+      // 6% of blue / white over the background, blended in sRGB by hand
+      tint.setHex(i % 2 === 0 ? 0x121a2c : 0x1a1e24);
       tiles.setColorAt(i, tint);
     });
     tiles.frustumCulled = false;
+    tiles.renderOrder = -1;
     tiles.name = 'layer-tiles';
     const z0 = layout.slots[0].zStart;
     const z1 = layout.slots[layout.slots.length - 1].zEnd;
