@@ -207,7 +207,9 @@ impl Llama<'_> {
     }
 
     /// Token ids → embeddings (build_inp_embd). Expanded at once, so `embd` is node 0.
-    /// Returns the token-id leaf and `embd`.
+    /// Returns the token-id leaf and `embd`. llama.cpp also creates an `inp_embd` leaf for
+    /// batches given as embeddings and selects the token path; that leaf feeds no node of a
+    /// token batch, so it is not recorded here.
     fn inp_embd(&mut self, tok_embd: TensorId) -> (TensorId, TensorId) {
         let n_tokens = self.d.n_tokens as i64;
         let tokens = self.g.new_leaf(
