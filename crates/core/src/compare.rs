@@ -146,6 +146,7 @@ pub struct NodeDiff {
     pub cosine: Option<f64>,
     /// Positions where one side is NaN/Inf and the other is not the same.
     pub nonfinite_mismatch: u64,
+    /// The sums (the one not printed rounded to 6 decimals when the other was printed).
     pub sum_a: Option<f64>,
     pub sum_b: Option<f64>,
     /// `[i0, i1, i2, i3]` of the largest difference.
@@ -325,11 +326,28 @@ fn is_unnamed(name: &str) -> bool {
         .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn sum_of(t: &TensorDoc) -> Option<f64> {
-    t.stats
-        .as_ref()
-        .map(|s| s.sum)
-        .or_else(|| t.printed.as_ref().and_then(|p| p.sum))
+/// The tensor's sum and whether it is a printed one (`%f`, 6 decimals).
+fn sum_of(t: &TensorDoc) -> Option<(f64, bool)> {
+    match (&t.stats, &t.printed) {
+        (Some(s), _) => Some((s.sum, false)),
+        (None, Some(p)) => p.sum.map(|s| (s, true)),
+        (None, None) => None,
+    }
+}
+
+/// Both sums, the exact one rounded like `%f` when the other was printed.
+fn sums(ta: &TensorDoc, tb: &TensorDoc) -> (Option<f64>, Option<f64>) {
+    let round = |(v, printed): (f64, bool), other_printed: bool| {
+        if other_printed && !printed && v.is_finite() {
+            format!("{v:.6}").parse().unwrap_or(v)
+        } else {
+            v
+        }
+    };
+    match (sum_of(ta), sum_of(tb)) {
+        (Some(a), Some(b)) => (Some(round(a, b.1)), Some(round(b, a.1))),
+        (a, b) => (a.map(|a| a.0), b.map(|b| b.0)),
+    }
 }
 
 /// `v` as `%12.4f` prints it, read back.
@@ -365,12 +383,13 @@ fn diff_node(
         scale: 0.0,
         cosine: None,
         nonfinite_mismatch: 0,
-        sum_a: sum_of(ta),
-        sum_b: sum_of(tb),
+        sum_a: None,
+        sum_b: None,
         worst_at: None,
         differs: false,
         diverged: false,
     };
+    (d.sum_a, d.sum_b) = sums(ta, tb);
     if ta.ne != tb.ne {
         d.mode = Mode::ShapeMismatch;
         return d;
@@ -827,6 +846,37 @@ common_debug_cb_eval: y = (f32)      SCALE(x{3, 2, 1, 1}, }) = {1, 1, 1, 1}
         // 1.00004 prints as 1.0000 (equal); 6.00006 as 6.0001 (one printed unit).
         assert!((x.max_abs - 1e-4).abs() < 1e-6, "{}", x.max_abs);
         assert!(x.differs && !x.diverged);
+    }
+
+    #[test]
+    fn an_exact_sum_is_rounded_like_the_printer_against_a_log() {
+        let log = doc();
+        let (mut ours, v) = with_values(vec![1., 2., 3., 4., 5., 6.], [3, 2, 1, 1], true);
+        for t in &mut ours.tensors {
+            if t.name == "x" {
+                t.stats = Some(crate::trace::Stats {
+                    n: 6,
+                    sum: 21.000_000_4,
+                    ..Default::default()
+                });
+            }
+        }
+        let r = compare(
+            Side {
+                doc: &ours,
+                values: &v,
+            },
+            Side {
+                doc: &log,
+                values: &NoValues,
+            },
+            Tolerance::default(),
+        )
+        .unwrap();
+        let x = &r.nodes[0];
+        assert_eq!((x.sum_a, x.sum_b), (Some(21.0), Some(21.0)));
+        assert!(!x.differs);
+        assert_eq!(r.first_difference, None);
     }
 
     #[test]
