@@ -216,16 +216,10 @@ pub(super) mod avx2 {
             let q4b_2 = lookup_32(values128, x2.qs.as_ptr());
             let p_1 = _mm256_madd_epi16(mul_add_epi8(q4b_1, load32(&y1.qs)), mone);
             let p_2 = _mm256_madd_epi16(mul_add_epi8(q4b_2, load32(&y2.qs)), mone);
-            accum1 = _mm256_fmadd_ps(
-                _mm256_set1_ps(f16_le(y1.d) * f16_le(x1.d)),
-                _mm256_cvtepi32_ps(p_1),
-                accum1,
-            );
-            accum2 = _mm256_fmadd_ps(
-                _mm256_set1_ps(f16_le(y2.d) * f16_le(x2.d)),
-                _mm256_cvtepi32_ps(p_2),
-                accum2,
-            );
+            let [dy1, dx1] = f16x2(y1.d, x1.d);
+            let [dy2, dx2] = f16x2(y2.d, x2.d);
+            accum1 = _mm256_fmadd_ps(_mm256_set1_ps(dy1 * dx1), _mm256_cvtepi32_ps(p_1), accum1);
+            accum2 = _mm256_fmadd_ps(_mm256_set1_ps(dy2 * dx2), _mm256_cvtepi32_ps(p_2), accum2);
         }
         let mut sumf = hsum_float_8(_mm256_add_ps(accum1, accum2));
         for (bx, by) in x.iter().zip(y).skip(2 * pairs) {

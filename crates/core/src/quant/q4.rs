@@ -211,7 +211,8 @@ pub(super) mod avx2 {
     pub(crate) unsafe fn vec_dot_q4_0_q8_0(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
         let mut acc = _mm256_setzero_ps();
         for (bx, by) in x.iter().zip(y) {
-            let d = _mm256_set1_ps(f16_le(bx.d) * f16_le(by.d));
+            let [dx, dy] = f16x2(bx.d, by.d);
+            let d = _mm256_set1_ps(dx * dy);
             // [0..16) → [−8..8)
             let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&bx.qs), _mm256_set1_epi8(8));
             let q = mul_sum_i8_pairs_float(qx, load32(&by.qs));
@@ -225,8 +226,9 @@ pub(super) mod avx2 {
         let mut acc = _mm256_setzero_ps();
         let mut summs = 0f32;
         for (bx, by) in x.iter().zip(y) {
-            summs = f16_le(bx.m).mul_add(f16_le(by.s), summs);
-            let d0d1 = _mm256_set1_ps(f16_le(bx.d) * f16_le(by.d));
+            let [d0, m, d1, s] = f16x4([bx.d, bx.m], [by.d, by.s]);
+            summs = m.mul_add(s, summs);
+            let d0d1 = _mm256_set1_ps(d0 * d1);
             let xy = mul_sum_us8_pairs_float(bytes_from_nibbles_32(&bx.qs), load32(&by.qs));
             acc = _mm256_fmadd_ps(d0d1, xy, acc);
         }

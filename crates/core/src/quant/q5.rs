@@ -199,7 +199,8 @@ pub(super) mod avx2 {
     pub(crate) unsafe fn vec_dot_q5_0_q8_0(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
         let mut acc = _mm256_setzero_ps();
         for (bx, by) in x.iter().zip(y) {
-            let d = _mm256_set1_ps(f16_le(bx.d) * f16_le(by.d));
+            let [dx, dy] = f16x2(bx.d, by.d);
+            let d = _mm256_set1_ps(dx * dy);
             // A clear 5th bit turns the nibble into nibble − 16 (0xF0 | nibble as i8).
             let hi =
                 _mm256_andnot_si256(bytes_from_bits_32(&bx.qh), _mm256_set1_epi8(0xF0u8 as i8));
@@ -215,11 +216,10 @@ pub(super) mod avx2 {
         let mut acc = _mm256_setzero_ps();
         let mut summs = 0f32;
         for (bx, by) in x.iter().zip(y) {
-            let dx = f16_le(bx.d);
-            summs = f16_le(bx.m).mul_add(f16_le(by.s), summs);
+            let [dx, m, dy, s] = f16x4([bx.d, bx.m], [by.d, by.s]);
+            summs = m.mul_add(s, summs);
             let hi = _mm256_and_si256(bytes_from_bits_32(&bx.qh), _mm256_set1_epi8(0x10));
             let qx = _mm256_or_si256(bytes_from_nibbles_32(&bx.qs), hi);
-            let dy = f16_le(by.d);
             let q = mul_sum_us8_pairs_float(qx, load32(&by.qs));
             acc = _mm256_fmadd_ps(q, _mm256_set1_ps(dx * dy), acc);
         }

@@ -385,7 +385,8 @@ pub(super) mod avx2 {
     pub(crate) unsafe fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         let mut acc = _mm256_setzero_ps();
         for (bx, by) in x.iter().zip(y) {
-            let d = _mm256_set1_ps(f16_le(bx.d) * f16_le(by.d));
+            let [dx, dy] = f16x2(bx.d, by.d);
+            let d = _mm256_set1_ps(dx * dy);
             let q = mul_sum_i8_pairs_float(load32(&bx.qs), load32(&by.qs));
             acc = _mm256_fmadd_ps(d, q, acc);
         }

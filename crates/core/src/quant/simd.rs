@@ -260,8 +260,32 @@ pub(crate) mod x86 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(crate) unsafe fn f16_le(bytes: [u8; 2]) -> f32 {
-        let v = _mm_cvtsi32_si128(i32::from(u16::from_le_bytes(bytes)));
-        _mm_cvtss_f32(_mm_cvtph_ps(v))
+        f16x2(bytes, [0; 2])[0]
+    }
+
+    /// Two f16 → two f32 with one F16C conversion.
+    ///
+    /// The two halves are packed into one 32-bit integer on purpose: converting a lone 16-bit
+    /// load lets LLVM insert it into whatever register is at hand (`vpinsrw`), which chains
+    /// every block of a dot product onto the previous block's accumulator.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn f16x2(a: [u8; 2], b: [u8; 2]) -> [f32; 2] {
+        let bits = u32::from_le_bytes([a[0], a[1], b[0], b[1]]);
+        let v = _mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32));
+        [_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v))]
+    }
+
+    /// Four f16 (two pairs, as Q4_1/Q5_1/Q8_1 store `d` next to `m` or `s`) → four f32.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn f16x4(a: [[u8; 2]; 2], b: [[u8; 2]; 2]) -> [f32; 4] {
+        let lo = u32::from_le_bytes([a[0][0], a[0][1], a[1][0], a[1][1]]);
+        let hi = u32::from_le_bytes([b[0][0], b[0][1], b[1][0], b[1][1]]);
+        let v = _mm_cvtph_ps(_mm_cvtsi64_si128(
+            (u64::from(lo) | (u64::from(hi) << 32)) as i64,
+        ));
+        std::mem::transmute::<__m128, [f32; 4]>(v)
     }
 
     /// f32 → f16 bits with F16C, round to nearest even (`_cvtss_sh(x, 0)`).
