@@ -439,7 +439,8 @@ export class App {
       this.gscene.setHighlight(this.selection.selected, hit);
       this.needsRender = true;
     }
-    if (this.selection.hovered !== null && !this.rig.flying) {
+    // the selected block's card is pinned in the side panel: no second copy under the pointer
+    if (this.selection.hovered !== null && this.selection.hovered !== this.selection.selected && !this.rig.flying) {
       if (this.hoverCard.show(g.store, this.selection.hovered) || this.pointerMoved)
         this.hoverCard.moveTo(this.pointer.x, this.pointer.y);
     } else this.hoverCard.hide();

@@ -18,6 +18,7 @@ export type ValuesSource = (id: number) => Promise<TensorValues>;
 export class Card {
   readonly el: HTMLDivElement;
   private shown: number | null = null;
+  private at: { x: number; y: number } | null = null;
   private plot: uPlot | null = null;
 
   constructor(
@@ -35,6 +36,7 @@ export class Card {
 
   /** Places a floating card near the pointer, inside the window. */
   moveTo(x: number, y: number): void {
+    this.at = { x, y };
     const w = this.el.offsetWidth || 360;
     const hgt = this.el.offsetHeight || 200;
     const left = x + 18 + w > window.innerWidth ? x - 18 - w : x + 18;
@@ -125,6 +127,8 @@ export class Card {
         into.replaceChildren();
         this.histogram(v, into);
         this.heatmap(v, into);
+        // the card grew: keep it inside the window
+        if (this.at && this.el.classList.contains('floating')) this.moveTo(this.at.x, this.at.y);
       },
       (e: unknown) => {
         if (this.shown !== id) return;

@@ -4,9 +4,12 @@
 import type { GraphDoc, Lens } from '../api';
 import { h } from './dom';
 
-/** Shows a vocabulary piece readably: leading-space marker and control characters visible. */
+/**
+ * Shows a token readably: byte-level BPE's space and newline markers (Ġ, Ċ) and SentencePiece's
+ * space (▁) become a space and ⏎; real newlines and tabs become ⏎ and ⇥.
+ */
 export function showPiece(text: string): string {
-  return text.replace(/\n/g, '⏎').replace(/\t/g, '⇥');
+  return text.replace(/[Ġ▁]/g, ' ').replace(/Ċ|\n/g, '⏎').replace(/\t/g, '⇥');
 }
 
 export class RunPanel {
