@@ -264,7 +264,9 @@ export function llamaGraph(m: LlamaShape, nTokens: number, flashAttn: boolean, t
   const outW = m.tied ? tokEmbd : leaf('output.weight', 'weight', m.etype, [m.n_embd, m.n_vocab], 'output', null);
   node('result_output', 'MUL_MAT', [m.n_vocab, 1], [outW, x], 'output', null);
 
-  // Leaves first, then nodes, as the server numbers tensors in arena order: keep ids = index.
+  // one made-up overflow, so the viewer's NaN/Inf flags can be seen
+  const hot = tensors.find((t) => t.name === 'ffn_swiglu-3');
+  if (traced && hot?.stats) Object.assign(hot.stats, { nan: 2, inf: 1 });
   return {
     format: 'tensor-trace-graph',
     version: 1,

@@ -94,6 +94,7 @@ export class App {
     this.pinnedCard = new Card(false, values);
     this.hud = new Hud({
       choosePreset: (id) => void this.load(id, true),
+      focus: (id) => this.focus(id),
       startTrace: (prompt, fa) => void this.trace(prompt, fa),
       help: () => this.help.classList.toggle('hidden'),
       search: () => this.search.open(),
@@ -300,11 +301,14 @@ export class App {
     this.minimap.setSelected(id === null ? -1 : g.store.slotIndex[id]);
     if (id === null) {
       this.side.classList.add('hidden');
+      this.rig.setShift(0);
       this.writeHash();
       return;
     }
     const t = g.store.tensor(id);
     this.side.classList.remove('hidden');
+    // keep what the camera looks at in the part of the canvas the side panel leaves free
+    this.rig.setShift(Math.round((this.root.clientWidth - this.side.getBoundingClientRect().left) / 2));
     this.sideTitle.textContent = `${t.name} · ${t.op}`;
     this.pinnedCard.show(g.store, id);
     this.attnBox.replaceChildren();

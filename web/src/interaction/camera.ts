@@ -150,8 +150,29 @@ export class CameraRig {
     return { position: [p.x, p.y, p.z], target: [t.x, t.y, t.z] };
   }
 
+  private size = { w: 1, h: 1 };
+  private shiftPx = 0;
+
   resize(w: number, h: number): void {
+    this.size = { w, h };
     this.camera.aspect = w / Math.max(1, h);
+    this.applyShift();
+  }
+
+  /**
+   * Moves the point the camera looks at `px` pixels to the left of the canvas centre (a panel
+   * covers the right side), by offsetting the projection: picking and labels follow.
+   */
+  setShift(px: number): void {
+    if (px === this.shiftPx) return;
+    this.shiftPx = px;
+    this.applyShift();
+  }
+
+  private applyShift(): void {
+    const { w, h } = this.size;
+    if (this.shiftPx !== 0) this.camera.setViewOffset(w, h, this.shiftPx, 0, w, h);
+    else this.camera.clearViewOffset();
     this.camera.updateProjectionMatrix();
     this.changed = true;
   }

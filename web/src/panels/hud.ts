@@ -7,6 +7,7 @@ import { h } from './dom';
 
 export interface HudActions {
   choosePreset(id: string | null): void;
+  focus(id: number): void;
   startTrace(prompt: string, flashAttn: boolean): void;
   help(): void;
   search(): void;
@@ -21,6 +22,9 @@ export class Hud {
   private run = h('button', { type: 'submit', text: 'trace', 'data-testid': 'trace' });
   private bar = h('div');
   private status = h('span', { class: 'muted', 'data-testid': 'trace-status' });
+  private bad = h('button', { class: 'bad', 'data-testid': 'nan-inf', title: 'fly to the next tensor holding NaN or Inf' });
+  private badIds: number[] = [];
+  private badNext = 0;
 
   constructor(private readonly actions: HudActions) {
     const form = h(
@@ -37,6 +41,11 @@ export class Hud {
       h('div', { class: 'progress' }, this.bar),
       this.status,
     );
+    this.bad.addEventListener('click', () => {
+      if (this.badIds.length === 0) return;
+      this.actions.focus(this.badIds[this.badNext % this.badIds.length]);
+      this.badNext++;
+    });
     this.presets.addEventListener('change', () => this.actions.choosePreset(this.presets.value || null));
     this.el = h(
       'div',
@@ -44,6 +53,7 @@ export class Hud {
       h('span', { class: 'title', text: 'tensor-trace' }),
       this.model,
       this.presets,
+      this.bad,
       h('span', { class: 'spacer' }),
       form,
       h('button', { text: 'search ⌘K', onclick: () => this.actions.search() }),
@@ -68,6 +78,14 @@ export class Hud {
     const nodes = doc.nodes.length;
     this.model.textContent = `${m.name} · ${m.source}${m.file ? ` ${m.file}` : ''} · ${nodes} nodes, ${doc.tensors.length - nodes} leaves${doc.run ? ' · traced' : ''}`;
     // the mock API (vite --mode mock) traces too, with made-up values
+    // traced values with NaN or Inf: say how many, and fly to them on click
+    this.badIds = doc.nodes.filter((id) => {
+      const s = doc.tensors[id].stats;
+      return s !== null && s.nan + s.inf > 0;
+    });
+    this.badNext = 0;
+    this.bad.textContent = `⚠ ${this.badIds.length} with NaN/Inf`;
+    this.bad.style.display = this.badIds.length > 0 ? '' : 'none';
     const canTrace = m.source === 'gguf' || m.source === 'mock';
     this.prompt.disabled = this.run.disabled = !canTrace;
     this.prompt.title = canTrace ? '' : 'start the server with a GGUF model file to trace a prompt';

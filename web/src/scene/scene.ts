@@ -56,6 +56,8 @@ export class GraphScene {
   private hoverBox: THREE.LineSegments;
   private selectBox: THREE.LineSegments;
   private statics = new THREE.Group();
+  /** Red outlines around tensors whose values hold NaN or Inf. */
+  private badBoxes: THREE.LineSegments | null = null;
   private store: GraphStore | null = null;
   private layout: Layout | null = null;
 
@@ -113,6 +115,7 @@ export class GraphScene {
       this.scene.add(mesh);
     }
     this.buildStatics(layout);
+    this.buildBadBoxes(store, layout);
     this.updateVisibility(visible);
   }
 
@@ -149,6 +152,30 @@ export class GraphScene {
     const spine = new THREE.Line(spineGeo, new THREE.LineBasicMaterial({ color: 0xf5f5f5 }));
     spine.name = 'spine';
     this.statics.add(tiles, spine);
+  }
+
+  private buildBadBoxes(store: GraphStore, layout: Layout): void {
+    if (this.badBoxes) {
+      this.scene.remove(this.badBoxes);
+      this.badBoxes.geometry.dispose();
+      this.badBoxes = null;
+    }
+    const edges = new THREE.EdgesGeometry(new THREE.BoxGeometry(1, 1, 1)).getAttribute('position');
+    const pos: number[] = [];
+    for (const t of store.doc.tensors) {
+      if (!t.stats || t.stats.nan + t.stats.inf === 0) continue;
+      const i = 3 * t.id;
+      for (let v = 0; v < edges.count; v++)
+        for (let k = 0; k < 3; k++)
+          pos.push(layout.position[i + k] + edges.getComponent(v, k) * (layout.size[i + k] + 0.25));
+    }
+    if (pos.length === 0) return;
+    const geo = new THREE.BufferGeometry();
+    geo.setAttribute('position', new THREE.Float32BufferAttribute(pos, 3));
+    this.badBoxes = new THREE.LineSegments(geo, new THREE.LineBasicMaterial({ color: 0xff3b3b }));
+    this.badBoxes.name = 'nan-inf';
+    this.badBoxes.frustumCulled = false;
+    this.scene.add(this.badBoxes);
   }
 
   /** Re-applies the group filter: hidden blocks get a zero matrix, edges are rebuilt. */
