@@ -289,6 +289,18 @@ fn vec_dot_fn(ty: GgmlType) -> Option<VecDotFn> {
     })
 }
 
+type VecDotX4Fn = fn(&[u8], [&[u8]; 4]) -> Option<[f32; 4]>;
+
+/// Kernels that take one weight row and four activation rows at once (the hot types of the
+/// reference model); each result is bit-identical to the single-row kernel.
+fn vec_dot_x4_fn(ty: GgmlType) -> Option<VecDotX4Fn> {
+    Some(match ty {
+        GgmlType::Q4_1 => |w, a| q4::vec_dot_q4_1_q8_1_x4(cast_slice(w), a.map(cast_slice)),
+        GgmlType::Q8_0 => |w, a| q8::vec_dot_q8_0_q8_0_x4(cast_slice(w), a.map(cast_slice)),
+        _ => return None,
+    })
+}
+
 /// A weight type's CPU traits, resolved once (ggml-cpu's `type_traits_cpu[ty]`): its
 /// `vec_dot_type`, the activation quantizer for it and the dot-product kernel. Use it in a
 /// matrix multiplication to skip the per-call type dispatch.
@@ -298,6 +310,7 @@ pub struct DotKernel {
     dot_ty: GgmlType,
     quantize: QuantizeFn,
     vec_dot: VecDotFn,
+    vec_dot_x4: Option<VecDotX4Fn>,
 }
 
 impl DotKernel {
@@ -315,6 +328,7 @@ impl DotKernel {
             dot_ty,
             quantize,
             vec_dot,
+            vec_dot_x4: vec_dot_x4_fn(ty),
         })
     }
 
@@ -367,6 +381,44 @@ impl DotKernel {
         }
         for (o, row) in out.iter_mut().zip(w.chunks_exact(w_len)) {
             *o = (self.vec_dot)(row, a);
+        }
+        Ok(())
+    }
+
+    /// `out[c] = w · a_c` for one weight row `w` and `out.len()` consecutive activation rows in
+    /// `a` (each `n` elements, no padding): one output row's worth of a MUL_MAT column block.
+    /// Same bits as calling [`DotKernel::vec_dot`] per column; for Q4_1 and Q8_0 on AVX2 the
+    /// columns are taken four at a time, which overlaps their accumulation chains.
+    pub fn vec_dot_cols(
+        &self,
+        n: usize,
+        w: &[u8],
+        a: &[u8],
+        out: &mut [f32],
+    ) -> Result<(), QuantError> {
+        let (w_len, a_len) = self.row_bytes(n)?;
+        let cols_len = a_len
+            .checked_mul(out.len())
+            .ok_or(QuantError::RowTooLarge { ty: self.dot_ty, n })?;
+        expect_len(self.ty, "weight row", n, w_len, w.len())?;
+        expect_len(self.dot_ty, "activation rows", n, cols_len, a.len())?;
+        if a_len == 0 {
+            out.fill(0.0);
+            return Ok(());
+        }
+        let mut c = 0;
+        if let Some(x4) = self.vec_dot_x4 {
+            while c + 4 <= out.len() {
+                let col = |k: usize| &a[(c + k) * a_len..(c + k + 1) * a_len];
+                match x4(w, [col(0), col(1), col(2), col(3)]) {
+                    Some(four) => out[c..c + 4].copy_from_slice(&four),
+                    None => break,
+                }
+                c += 4;
+            }
+        }
+        for (o, col) in out[c..].iter_mut().zip(a[c * a_len..].chunks_exact(a_len)) {
+            *o = (self.vec_dot)(w, col);
         }
         Ok(())
     }

@@ -189,6 +189,20 @@ pub(super) fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     vec_dot_q4_1_q8_1_scalar(x, y)
 }
 
+/// [`vec_dot_q4_1_q8_1`] of one weight row with four activation rows at once, each result
+/// bit-identical to the single-row kernel (four independent accumulators; the weight block is
+/// unpacked once and the four FMA chains overlap). `None` without AVX2.
+pub(super) fn vec_dot_q4_1_q8_1_x4(x: &[BlockQ4_1], y: [&[BlockQ8_1]; 4]) -> Option<[f32; 4]> {
+    if simd::use_avx2() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `use_avx2` checked that the CPU has AVX2, FMA and F16C.
+        unsafe {
+            return Some(avx2::vec_dot_q4_1_q8_1_x4(x, y));
+        }
+    }
+    None
+}
+
 pub(super) fn vec_dot_q4_1_q8_1_scalar(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     let mut acc = [0f32; 8];
     let mut summs = 0f32;
@@ -233,5 +247,28 @@ pub(super) mod avx2 {
             acc = _mm256_fmadd_ps(d0d1, xy, acc);
         }
         hsum_float_8(acc) + summs
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn vec_dot_q4_1_q8_1_x4(x: &[BlockQ4_1], y: [&[BlockQ8_1]; 4]) -> [f32; 4] {
+        let nb = y.iter().fold(x.len(), |n, yc| n.min(yc.len()));
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut summs = [0f32; 4];
+        for (i, bx) in x.iter().enumerate().take(nb) {
+            let qx = bytes_from_nibbles_32(&bx.qs);
+            for c in 0..4 {
+                let by = &y[c][i];
+                let [d0, m, d1, s] = f16x4([bx.d, bx.m], [by.d, by.s]);
+                summs[c] = m.mul_add(s, summs[c]);
+                let xy = mul_sum_us8_pairs_float(qx, load32(&by.qs));
+                acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * d1), xy, acc[c]);
+            }
+        }
+        [
+            hsum_float_8(acc[0]) + summs[0],
+            hsum_float_8(acc[1]) + summs[1],
+            hsum_float_8(acc[2]) + summs[2],
+            hsum_float_8(acc[3]) + summs[3],
+        ]
     }
 }

@@ -643,6 +643,35 @@ fn vec_dot_rows_is_vec_dot_per_row() {
     }
 }
 
+/// The four-column kernels give each column the bits of the single-column kernel, for every
+/// type (most types loop over `vec_dot`; Q4_1 and Q8_0 have their own AVX2 kernel).
+#[test]
+fn vec_dot_cols_is_vec_dot_per_column() {
+    let mut rng = Rng(9);
+    for ty in WEIGHT_TYPES {
+        let k = DotKernel::new(ty).unwrap();
+        let n = *lengths(ty).last().unwrap();
+        let (_, a_len) = k.row_bytes(n).unwrap();
+        let w = random_row(ty, n, &mut rng);
+        for cols in [1, 3, 4, 7, 9] {
+            let mut a = vec![0u8; cols * a_len];
+            for col in a.chunks_exact_mut(a_len) {
+                k.quantize_row(&rng.activations(n), col).unwrap();
+            }
+            let mut out = vec![0f32; cols];
+            k.vec_dot_cols(n, &w, &a, &mut out).unwrap();
+            for (c, col) in a.chunks_exact(a_len).enumerate() {
+                let one = k.vec_dot(n, &w, col).unwrap();
+                assert_eq!(
+                    out[c].to_bits(),
+                    one.to_bits(),
+                    "{ty} n={n} column {c} of {cols}"
+                );
+            }
+        }
+    }
+}
+
 /// Q8_0 · Q8_0 by hand: one block of d = 0.5 with quants 1..=32 against d = 2 with all ones:
 /// 0.5·2·Σ i = 528.
 #[test]
