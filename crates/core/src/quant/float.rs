@@ -11,6 +11,9 @@
 //!   `hsum_float_8` order); the tail (`n % 32`) is added one product at a time. F32 keeps the
 //!   sum in f32 and fuses the tail (`sumf += x*y` contracted by GCC); F16 widens the folded sum
 //!   to f64 (`ggml_float`) and adds the tail products there, rounding to f32 once at the end.
+//!   For F32 the tail's fusion is a guess: GCC may instead vectorize that loop (products
+//!   rounded, sums in order), so F32 rows whose length is not a multiple of 32 may differ from
+//!   ggml in the last bit.
 //! - BF16: four 8-lane accumulators of `x·y + c` (two instructions in the source, fused by
 //!   GCC's `-ffp-contract=fast`), folded `(c1+c3)+(c2+c4)` then `hsum_float_8`, widened to f64
 //!   for the tail.

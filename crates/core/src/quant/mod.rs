@@ -19,6 +19,20 @@
 //! - [`quantize_row_ref`] is ggml's *reference* quantizer (used to write model files, and
 //!   implemented by gguf-py), which rounds differently from the activation quantizers.
 //!
+//! Where llama.cpp does not go through `vec_dot` (facts of the reference commit, x86 AVX2):
+//! - llamafile's `tinyBLAS_Q0_AVX` takes Q8_0, Q4_0, Q5_0 and IQ4_NL MUL_MATs (SmolLM2's output
+//!   projection is the Q8_0 `token_embd`). For Q8_0, Q4_0 and Q5_0 it performs, per output, the
+//!   same block FMAs on the same lanes and the same final fold as `vec_dot`, so [`vec_dot`]
+//!   reproduces it; for IQ4_NL it uses one accumulator where `vec_dot` uses two (even/odd
+//!   blocks), so the last bits can differ.
+//! - tinyBLAS F16 (K·Q with flash attention off) reduces differently from `ggml_vec_dot_f16`.
+//! - Weights in the CPU "repack" buffer (Q4_0, Q4_K, IQ4_NL on AVX2) use interleaved GEMM
+//!   kernels. Q4_1 — the reference model — is neither repacked nor taken by tinyBLAS.
+//!
+//! Compiler assumption: ggml's C is built as GNU C, where GCC fuses `a += b * c` into one FMA
+//! (`-ffp-contract=fast`); the kernels here fuse the same statements (`mul_add`). A clang build
+//! of ggml would round those products separately.
+//!
 //! Every row is a byte slice holding whole blocks; block structs ([`BlockQ4_1`], …) document
 //! their byte layout and have alignment 1, so rows can come straight from a memory-mapped file.
 
