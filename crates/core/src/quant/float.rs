@@ -15,8 +15,8 @@
 //!   rounded, sums in order), so F32 rows whose length is not a multiple of 32 may differ from
 //!   ggml in the last bit.
 //! - BF16: four 8-lane accumulators of `x·y + c` (two instructions in the source, fused by
-//!   GCC's `-ffp-contract=fast`), folded `(c1+c3)+(c2+c4)` then `hsum_float_8`, widened to f64
-//!   for the tail.
+//!   GCC's `-ffp-contract=fast` — which changes nothing, a bf16·bf16 product is exact in f32),
+//!   folded `(c1+c3)+(c2+c4)` then `hsum_float_8`, widened to f64 for the tail.
 
 use half::{bf16, f16};
 

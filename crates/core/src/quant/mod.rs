@@ -30,8 +30,14 @@
 //!   kernels. Q4_1 — the reference model — is neither repacked nor taken by tinyBLAS.
 //!
 //! Compiler assumption: ggml's C is built as GNU C, where GCC fuses `a += b * c` into one FMA
-//! (`-ffp-contract=fast`); the kernels here fuse the same statements (`mul_add`). A clang build
-//! of ggml would round those products separately.
+//! (`-ffp-contract=fast`); the kernels here fuse the same statements (`mul_add`). Where `b·c`
+//! is exact in f32 (Q4_1/Q5_1's `m·s` and BF16's products: f16·f16 and bf16·bf16) fusing
+//! cannot change a bit; it can for Q5_K's min term, IQ4_NL's odd last block and the F32 tail,
+//! which a clang build of ggml would round differently.
+//!
+//! Checked against llama.cpp itself: `tests/quant_smollm2.rs` recomputes SmolLM2's layer-0
+//! `Qcur/Kcur/Vcur` (Q8_0 embeddings, Q8_1 activations, Q4_1 `vec_dot`) and matches the values
+//! and f32 running sums of the reference eval-callback dump.
 //!
 //! Every row is a byte slice holding whole blocks; block structs ([`BlockQ4_1`], …) document
 //! their byte layout and have alignment 1, so rows can come straight from a memory-mapped file.

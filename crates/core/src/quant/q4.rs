@@ -177,7 +177,8 @@ pub(super) fn vec_dot_q4_0_q8_0_scalar(x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 
 /// (the Q8_1 `s = d_y·Σ y` makes the offset cheap: `Σ (d_x·q + m)·d_y·y = d_x·d_y·Σ q·y + m·s`).
 ///
 /// ggml writes `summs += m*s` in C; GCC (`-std=gnu11`, so `-ffp-contract=fast`) compiles it to
-/// one fused multiply-add, which is what `mul_add` does here.
+/// one fused multiply-add, which is what `mul_add` does here. (It makes no difference: `m` and
+/// `s` are f16, so their product is exact in f32 and fused or not rounds once.)
 pub(super) fn vec_dot_q4_1_q8_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     if simd::use_avx2() {
         #[cfg(target_arch = "x86_64")]
