@@ -460,6 +460,50 @@ mod tests {
         assert_eq!(g.leafs.len(), 2);
     }
 
+    /// Regression: SET_ROWS listed only [rows, indices] as sources, so a reshape of the cache
+    /// made just for the write (llama.cpp's transposed V store) never entered the graph.
+    #[test]
+    fn set_rows_keeps_its_destination_as_third_source() {
+        let mut g = Graph::new();
+        let cache = g.new_leaf(
+            "cache_v_l0",
+            Leaf::Cache,
+            GgmlType::F16,
+            [192, 8192, 1, 1],
+            Group::KvCache,
+        );
+        let v = g.new_leaf(
+            "Vcur-0",
+            Leaf::Weight,
+            GgmlType::F32,
+            [960, 1, 1, 1],
+            Group::Value,
+        );
+        let idx = g.new_leaf(
+            "attn_inp_v_idxs",
+            Leaf::Input(InputKind::VIdxs),
+            GgmlType::I64,
+            [960, 1, 1, 1],
+            Group::Input,
+        );
+        let flat_cache = g.reshape(cache, [1, 192 * 8192, 1, 1]);
+        let flat_v = g.reshape(v, [1, 960, 1, 1]);
+        let w = g.set_rows(flat_cache, flat_v, idx);
+        assert_eq!(g.get(w).src, [Some(flat_v), Some(idx), Some(flat_cache)]);
+        assert_eq!(g.get(w).name, "cache_v_l0 (reshaped) (view)");
+        assert_eq!(g.get(w).view_src, Some(cache));
+        g.build_forward_expand(w);
+        let names: Vec<_> = g.nodes.iter().map(|&n| g.get(n).name.clone()).collect();
+        assert_eq!(
+            names,
+            [
+                "Vcur-0 (reshaped)",
+                "cache_v_l0 (reshaped)",
+                "cache_v_l0 (reshaped) (view)"
+            ]
+        );
+    }
+
     #[test]
     fn unnamed_nodes_are_named_by_index() {
         let mut g = Graph::new();
