@@ -1,6 +1,8 @@
 //! vec_dot throughput on SmolLM2-sized rows: 576 (n_embd) and 1536 (n_ff) elements, for Q4_1
 //! (the reference model's weights, against Q8_1 activations) and Q8_0 (its `token_embd`/output).
-//! Criterion reports time per row and bytes of weights read per second.
+//! Each iteration is 64 dot products — 64 weight rows against one activation row
+//! (`vec_dot_rows`) or one weight row against 64 activation rows (`vec_dot_cols`) — so time/64
+//! is ns per dot product; throughput counts 64 weight rows' bytes.
 //!
 //! Run: `cargo bench -p tt-core --bench quant`.
 
@@ -36,6 +38,27 @@ fn bench_vec_dot(c: &mut Criterion) {
             let mut a = vec![0u8; a_len];
             quantize_row(kernel.vec_dot_type(), &values(n, 1000), &mut a).expect("row size");
             let mut out = vec![0f32; ROWS];
+
+            // The same work as one weight row against ROWS activation rows (`vec_dot_cols`,
+            // four columns at a time for these types).
+            let mut acts = vec![0u8; a_len * ROWS];
+            for (c, col) in acts.chunks_exact_mut(a_len).enumerate() {
+                quantize_row(kernel.vec_dot_type(), &values(n, 2000 + c as u64), col)
+                    .expect("row size");
+            }
+            group.throughput(Throughput::Bytes((w_len * ROWS) as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("{ty}x{ROWS}cols"), n),
+                &n,
+                |b, &n| {
+                    b.iter(|| {
+                        kernel
+                            .vec_dot_cols(n, black_box(&w[..w_len]), black_box(&acts), &mut out)
+                            .expect("sizes");
+                        black_box(&out);
+                    })
+                },
+            );
 
             // One iteration = ROWS rows, so time/ROWS is ns per row.
             group.throughput(Throughput::Bytes(w.len() as u64));
