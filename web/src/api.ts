@@ -274,8 +274,6 @@ export const api = {
   tensor: (id: number): Promise<TensorValues> => request(`/api/tensor/${id}`),
   attention: (id: number): Promise<Attention> => request(`/api/attention/${id}`),
   code: (id: number): Promise<CodeRefs> => request(`/api/code/${id}`),
-  source: (file: string): Promise<{ file: string; text: string }> =>
-    request(`/api/source?file=${encodeURIComponent(file)}`),
   startTrace: (prompt: string, flashAttn: boolean): Promise<{ job: number }> =>
     request('/api/trace', {
       method: 'POST',

@@ -37,6 +37,10 @@ interface Loaded {
 
 export class App {
   private renderer: THREE.WebGLRenderer;
+  /** A software rasterizer: render at half resolution while the camera moves. */
+  private software = false;
+  private lastMoveAt = 0;
+  private lowRes = false;
   private canvas: HTMLCanvasElement;
   private gscene = new GraphScene();
   private rig: CameraRig;
@@ -76,7 +80,9 @@ export class App {
 
   constructor(private readonly root: HTMLElement) {
     this.canvas = h('canvas', { class: 'view', tabindex: 0, 'data-testid': 'canvas' });
-    ({ renderer: this.renderer } = createRenderer(this.canvas));
+    ({ renderer: this.renderer, software: this.software } = createRenderer(this.canvas));
+    // opaque panels: blending them over a changing canvas costs every frame without a GPU
+    document.body.classList.toggle('software-gl', this.software);
     this.rig = new CameraRig(this.canvas);
     this.picker = new Picker(this.canvas);
     const labelRoot = h('div', { class: 'labels' });
@@ -416,6 +422,20 @@ export class App {
     }, 250);
   }
 
+  /**
+   * On a software rasterizer the cost is per pixel: while the camera moves, draw a quarter of
+   * the pixels (half resolution) so flight stays fluid; once it rests, draw full resolution.
+   */
+  private adaptResolution(moved: boolean, now: number): void {
+    if (moved) this.lastMoveAt = now;
+    const low = now - this.lastMoveAt < 150;
+    if (low === this.lowRes) return;
+    this.lowRes = low;
+    this.renderer.setPixelRatio(low ? 0.5 : 1);
+    this.renderer.setSize(this.root.clientWidth, this.root.clientHeight, false);
+    this.needsRender = true;
+  }
+
   private resize(): void {
     const w = this.root.clientWidth;
     const hgt = this.root.clientHeight;
@@ -449,6 +469,7 @@ export class App {
         this.hoverCard.moveTo(this.pointer.x, this.pointer.y);
     } else this.hoverCard.hide();
     this.pointerMoved = false;
+    if (this.software) this.adaptResolution(moved, now);
     if (!moved && !this.needsRender) return;
     this.needsRender = false;
     this.minimap.setHere(slotAtZ(g.layout, this.rig.orbit.target.z));

@@ -1,6 +1,7 @@
 // The WebGL renderer. On a software rasterizer (SwiftShader, llvmpipe: headless test machines,
 // computers without a GPU) multisampling multiplies the per-pixel work, so it is turned off there
-// and the pixel ratio kept at 1; on a real GPU both are on.
+// and the pixel ratio kept at 1 (the app halves it while the camera moves); on a real GPU both
+// are on.
 
 import * as THREE from 'three';
 
