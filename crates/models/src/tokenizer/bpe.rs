@@ -47,7 +47,7 @@ impl PartialOrd for Bigram {
 /// The BPE tokenizer of one vocabulary.
 #[derive(Debug)]
 pub(super) struct Bpe {
-    pub config: PreConfig,
+    config: PreConfig,
     pre: PreTokenizer,
     /// `tokenizer.ggml.merges`; the rank of a merge is its position.
     merges: Vec<String>,

@@ -624,9 +624,7 @@ impl Tokenizer {
             out.extend_from_slice(text.as_bytes());
         } else if a & attr::NORMAL != 0 {
             match &self.kind {
-                Kind::Bpe(bpe) if bpe.config.byte_encode && !self.escape_whitespaces => {
-                    decode_byte_level(text, out);
-                }
+                Kind::Bpe(_) if !self.escape_whitespaces => decode_byte_level(text, out),
                 _ => out.extend_from_slice(text.replace('▁', " ").as_bytes()),
             }
         } else if a & attr::BYTE != 0 {
