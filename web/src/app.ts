@@ -397,7 +397,7 @@ export class App {
       const id = g.store.find(link.node);
       if (id === undefined) {
         this.messages.error(
-          `the link names node "${link.node}", which is not in this graph (${g.store.doc.model.name}); showing the whole model instead`,
+          `the link names node "${link.node}", which is not in this graph (${g.store.doc.model.name}); nothing is selected`,
         );
         this.selection.select(null);
       } else if (link.camera) this.selection.select(id);

@@ -13,6 +13,18 @@ const MAX_DIST = 60;
 /** "layer N" labels at most this far. */
 const SLOT_DIST = 260;
 
+/**
+ * Reserves a w×h screen box centred at (x, y) unless it meets one already taken
+ * (`taken`: x0, y0, x1, y1 per box). Returns whether it was free.
+ */
+function claim(taken: number[], x: number, y: number, w: number, h: number): boolean {
+  const box = [x - w / 2, y - h / 2, x + w / 2, y + h / 2];
+  for (let i = 0; i < taken.length; i += 4)
+    if (box[0] < taken[i + 2] && box[2] > taken[i] && box[1] < taken[i + 3] && box[3] > taken[i + 1]) return false;
+  taken.push(...box);
+  return true;
+}
+
 export class Labels {
   private pool: HTMLDivElement[] = [];
   private slotPool: HTMLDivElement[] = [];
@@ -64,8 +76,10 @@ export class Labels {
       if (d < max2 && visible(id)) cand.push({ id, d });
     }
     cand.sort((a, b) => a.d - b.d);
+    // x0, y0, x1, y1 of each placed label; layer labels first, they matter most for orientation
+    const taken: number[] = [];
+    this.updateSlots(store, layout, camera, width, height, taken);
     let used = 0;
-    const taken: number[] = []; // x0, y0, x1, y1 of each placed label
     for (const { id, d } of cand) {
       if (used >= POOL) break;
       this.v.set(p[3 * id], p[3 * id + 1] + layout.size[3 * id + 1] / 2, p[3 * id + 2]).project(camera);
@@ -74,13 +88,7 @@ export class Labels {
       const y = ((1 - this.v.y) / 2) * height;
       const text = this.text(store, id);
       // skip labels that would cover a nearer one (estimated 6.2 px per character)
-      const half = (text.length * 6.2 + 8) / 2;
-      const box = [x - half, y - 18, x + half, y];
-      let clash = false;
-      for (let i = 0; i < taken.length && !clash; i += 4)
-        clash = box[0] < taken[i + 2] && box[2] > taken[i] && box[1] < taken[i + 3] && box[3] > taken[i + 1];
-      if (clash) continue;
-      taken.push(...box);
+      if (!claim(taken, x, y - 9, text.length * 6.2 + 8, 18)) continue;
       const el = this.pool[used++];
       el.style.display = '';
       el.style.transform = `translate(-50%, -100%) translate(${x.toFixed(1)}px, ${(y - 2).toFixed(1)}px)`;
@@ -88,24 +96,35 @@ export class Labels {
       if (el.textContent !== text) el.textContent = text;
     }
     for (let i = used; i < POOL; i++) this.pool[i].style.display = 'none';
-    this.updateSlots(store, layout, camera, width, height);
   }
 
   /** "layer N" at the start of each nearby layer, beside the attention lanes. */
-  private updateSlots(store: GraphStore, layout: Layout, camera: THREE.PerspectiveCamera, width: number, height: number): void {
+  private updateSlots(
+    store: GraphStore,
+    layout: Layout,
+    camera: THREE.PerspectiveCamera,
+    width: number,
+    height: number,
+    taken: number[],
+  ): void {
     let used = 0;
     const floor = layout.bounds[1];
-    for (const s of layout.slots) {
+    const x = -7 * LANE;
+    const near = layout.slots
+      .map((s) => ({ s, d: Math.hypot(x - camera.position.x, floor - camera.position.y, s.zStart - camera.position.z) }))
+      .filter(({ d }) => d <= SLOT_DIST)
+      .sort((a, b) => a.d - b.d);
+    for (const { s } of near) {
       if (used >= this.slotPool.length) break;
-      const z = s.zStart;
-      const x = -7 * LANE;
-      if (Math.hypot(x - camera.position.x, floor - camera.position.y, z - camera.position.z) > SLOT_DIST) continue;
-      this.v.set(x, floor, z).project(camera);
+      this.v.set(x, floor, s.zStart).project(camera);
       if (this.v.z > 1 || Math.abs(this.v.x) > 1 || Math.abs(this.v.y) > 1) continue;
+      const px = ((this.v.x + 1) / 2) * width;
+      const py = ((1 - this.v.y) / 2) * height;
+      const name = s.index === 0 ? 'embedding' : s.index === store.nLayers + 1 ? 'output' : `layer ${s.index - 1}`;
+      if (!claim(taken, px, py, name.length * 8 + 12, 22)) continue;
       const el = this.slotPool[used++];
       el.style.display = '';
-      el.style.transform = `translate(-50%, -50%) translate(${(((this.v.x + 1) / 2) * width).toFixed(1)}px, ${(((1 - this.v.y) / 2) * height).toFixed(1)}px)`;
-      const name = s.index === 0 ? 'embedding' : s.index === store.nLayers + 1 ? 'output' : `layer ${s.index - 1}`;
+      el.style.transform = `translate(-50%, -50%) translate(${px.toFixed(1)}px, ${py.toFixed(1)}px)`;
       if (el.textContent !== name) el.textContent = name;
     }
     for (let i = used; i < this.slotPool.length; i++) this.slotPool[i].style.display = 'none';
