@@ -1,20 +1,20 @@
-//! Architectures, tokenizers and presets: everything that knows what a LLaMA is. A model
-//! becomes a [`ModelSpec`] (hyperparameters + weight table, from a GGUF or a preset) and a
-//! [`ModelGraph`] is built from that alone, node for node as llama.cpp builds it.
+//! tt-core: ggml in Rust. Types and quantization blocks, the GGUF reader, the graph IR that
+//! mirrors ggml's nodes, the CPU kernels and the executor that captures every tensor.
+//!
+//! It knows nothing of LLaMA, tokenizers or HTTP (those live in `tt-models` and the app).
 
-pub mod error;
-pub mod hparams;
-mod llama;
-pub mod model_graph;
-pub mod presets;
-pub mod spec;
-pub mod tokenizer;
-pub mod weights;
+pub mod compare;
+pub mod dot;
+pub mod dtype;
+pub mod gguf;
+pub mod graph;
+pub mod llamacpp_import;
+pub mod llamacpp_log;
+pub mod op;
+pub mod quant;
+mod record;
+pub mod trace;
 
-pub use error::ModelError;
-pub use hparams::{HParams, RopeScaling, SUPPORTED_ARCHS};
-pub use model_graph::{
-    BuildOptions, GraphDims, GraphInputs, InputValues, KvCacheLayer, ModelGraph,
-};
-pub use spec::{ModelSource, ModelSpec};
-pub use weights::{WeightInfo, WeightTable};
+pub use dtype::GgmlType;
+pub use graph::{Graph, Group, InputKind, Leaf, SourceLoc, Tensor, TensorId};
+pub use op::{GluOp, Op, RopeParams, UnaryOp};
