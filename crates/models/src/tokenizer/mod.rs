@@ -140,7 +140,13 @@ impl VocabSpec {
             Ok(f.get_string_array(key)?
                 .map(|v| v.into_iter().map(str::to_owned).collect()))
         };
-        let tokens = strings(KEY_TOKENS)?.ok_or(TokenizerError::MissingKey { key: KEY_TOKENS })?;
+        // Vocabulary-less models ("none", "no_vocab") have no token list; the tokenizer then
+        // reports the model type as unsupported.
+        let tokens = match strings(KEY_TOKENS)? {
+            Some(t) => t,
+            None if matches!(model.as_str(), "none" | "no_vocab") => Vec::new(),
+            None => return Err(TokenizerError::MissingKey { key: KEY_TOKENS }),
+        };
         let merges = match strings(KEY_MERGES)? {
             Some(m) => m,
             None if matches!(model.as_str(), "gpt2" | "gemma4") => {
@@ -333,23 +339,6 @@ impl Tokenizer {
     /// Builds a tokenizer, applying llama.cpp's defaults and attribute rules
     /// (`llama_vocab::impl::load`).
     pub fn new(spec: VocabSpec) -> Result<Tokenizer, TokenizerError> {
-        let n = spec.tokens.len();
-        if n == 0 {
-            return Err(TokenizerError::EmptyVocab);
-        }
-        for (key, len) in [
-            (KEY_SCORES, spec.scores.len()),
-            (KEY_TOKEN_TYPE, spec.token_types.len()),
-        ] {
-            if len != 0 && len < n {
-                return Err(TokenizerError::ArrayLength {
-                    key,
-                    expected: n,
-                    found: len,
-                });
-            }
-        }
-
         // Vocabulary type and pre-tokenizer.
         let pre_config = match spec.model.as_str() {
             "llama" => None,
@@ -366,6 +355,23 @@ impl Tokenizer {
                 })
             }
         };
+
+        let n = spec.tokens.len();
+        if n == 0 {
+            return Err(TokenizerError::EmptyVocab);
+        }
+        for (key, len) in [
+            (KEY_SCORES, spec.scores.len()),
+            (KEY_TOKEN_TYPE, spec.token_types.len()),
+        ] {
+            if len != 0 && len < n {
+                return Err(TokenizerError::ArrayLength {
+                    key,
+                    expected: n,
+                    found: len,
+                });
+            }
+        }
 
         let mut texts = spec.tokens;
         for (i, t) in texts.iter_mut().enumerate().filter(|(_, t)| t.is_empty()) {

@@ -109,7 +109,8 @@ pub(super) struct Vocab {
     pub texts: Vec<String>,
     pub scores: Vec<f32>,
     pub attrs: Vec<u16>,
-    /// Text → id; for duplicated texts the last id wins, as in llama.cpp.
+    /// Text → id. For duplicated texts the last id wins (llama.cpp's map does the same, then
+    /// refuses the vocabulary with an assertion; here it is accepted).
     ids: StrIndex,
 }
 
