@@ -3,11 +3,14 @@
 //!
 //! It knows nothing of LLaMA, tokenizers or HTTP (those live in `tt-models` and the app).
 
+pub mod capture;
 pub mod compare;
 pub mod dot;
 pub mod dtype;
+pub mod exec;
 pub mod gguf;
 pub mod graph;
+pub mod kernels;
 pub mod llamacpp_import;
 pub mod llamacpp_log;
 pub mod op;

@@ -6,6 +6,10 @@
 //! header's `__metadata__` under the key `"tensor-trace"`, and each captured tensor's values are
 //! a tensor named by its `values.key`. Any safetensors reader can read the values.
 
+mod file;
+
+pub use file::{read, write, Trace, TraceError};
+
 use serde::{Deserialize, Serialize};
 
 use crate::dtype::GgmlType;
