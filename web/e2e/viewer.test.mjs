@@ -387,3 +387,38 @@ describe('a traced SmolLM2 run', () => {
     await shot(page, '09-attention');
   });
 });
+
+describe('trace errors reach the page', { skip: process.env.TT_MOCK === '1' && 'the mock API has no memory budget' }, () => {
+  let server;
+  let browser;
+  let page;
+
+  before(async () => {
+    const model = smollm2Path();
+    if (!existsSync(model))
+      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    // a budget no trace fits in: the server refuses with 413 and says why
+    server = await startServer([model, '--memory-budget', '64K']);
+    browser = await launch();
+    page = await browser.context.newPage();
+    await page.goto(`${server.url}/`);
+    await ready(page);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('shows the server’s refusal and a missing prompt as messages, and keeps the graph', async () => {
+    await page.getByTestId('prompt').fill('');
+    await page.getByTestId('trace').click();
+    await page.waitForFunction(() => window.__tt.messages().some((m) => m.includes('type a prompt')));
+    await page.getByTestId('prompt').fill('The capital of France is');
+    await page.getByTestId('trace').click();
+    await page.waitForFunction(() => window.__tt.messages().some((m) => m.includes('budget')), null, { timeout: 30_000 });
+    const msgs = await page.evaluate(() => window.__tt.messages());
+    assert.ok(msgs.some((m) => m.startsWith('trace: /api/trace:') && m.includes('over the budget')), JSON.stringify(msgs));
+    assert.ok((await page.evaluate(() => window.__tt.graph().nodes)) > 900, 'the graph went away after a failed trace');
+    await shot(page, '10-trace-refused');
+  });
+});
