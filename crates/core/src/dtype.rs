@@ -1,8 +1,8 @@
 //! ggml tensor types: the numeric id stored in GGUF files, the name ggml prints, and the block
 //! geometry (elements per block, bytes per block) every size computation goes through.
 //!
-//! Ids and sizes follow `ggml/include/ggml.h` (`enum ggml_type`) and the `type_traits` table of
-//! `ggml/src/ggml.c`. Ids that ggml retired (4, 5, 31–33, 36–38) are not types.
+//! Ids and sizes follow `ggml/include/ggml.h` (`enum ggml_type`, up to Q2_0 = 42) and the
+//! `type_traits` table of `ggml/src/ggml.c`. Ids that ggml retired (4, 5, 31–33, 36–38) are not types.
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,9 @@ ggml_types! {
     TQ1_0 = 34, "tq1_0", 256, 54;
     TQ2_0 = 35, "tq2_0", 256, 66;
     MXFP4 = 39, "mxfp4", 32, 17;
+    NVFP4 = 40, "nvfp4", 64, 36;
+    Q1_0 = 41, "q1_0", 128, 18;
+    Q2_0 = 42, "q2_0", 64, 18;
 }
 
 impl GgmlType {
@@ -91,7 +94,7 @@ impl GgmlType {
     /// or the size overflows.
     pub fn row_size(self, n: u64) -> Option<u64> {
         let blck = self.block_size() as u64;
-        if n % blck != 0 {
+        if !n.is_multiple_of(blck) {
             return None;
         }
         (n / blck).checked_mul(self.type_size() as u64)
@@ -134,7 +137,7 @@ mod tests {
             assert_eq!(GgmlType::from_name(t.name()), Some(t));
         }
         assert_eq!(GgmlType::from_id(4), None, "Q4_2 was removed from ggml");
-        assert_eq!(GgmlType::from_id(40), None);
+        assert_eq!(GgmlType::from_id(43), None);
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl Tensor {
     /// Bytes of the data this tensor spans, from its first to its last element.
     pub fn n_bytes(&self) -> usize {
         let blck = self.ty.block_size();
-        if self.ne.iter().any(|&n| n == 0) {
+        if self.ne.contains(&0) {
             return 0;
         }
         let mut bytes = self.ty.type_size();

@@ -344,6 +344,8 @@ impl Graph {
 
     /// ggml_flash_attn_ext: q [d, n_tokens, n_head], k/v [d, n_kv, n_head_kv], mask
     /// [n_kv, n_tokens_padded] → f32 [d_v, n_head, n_tokens] (note the swap: ready to reshape).
+    // Mirrors ggml_flash_attn_ext's argument list, so it reads like the llama.cpp call.
+    #[allow(clippy::too_many_arguments)]
     #[track_caller]
     pub fn flash_attn_ext(
         &mut self,
