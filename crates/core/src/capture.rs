@@ -9,7 +9,9 @@
 //! [`Capture`] is the standard observer. For every node it computes [`Stats`] over the whole
 //! logical tensor — the `sum` exactly as llama.cpp's `common_debug_print_tensor` computes it: an
 //! f32 accumulator, elements in ggml order (ne0 fastest) through the strides — and keeps the
-//! values as f32 while a memory budget lasts; past it, the stats and the first rows. A view that
+//! values as f32 while a memory budget lasts; past it, the stats and the first rows. The stats
+//! of values kept whole are computed from the copy at the end of the run, all nodes in
+//! parallel ([`Observer::end_of_run`]), so the node loop only copies. A view that
 //! only re-labels bytes already kept (a RESHAPE, or a VIEW of a whole contiguous tensor) shares
 //! the earlier copy instead of a second one: same bytes, same order, only `ne` differs, and the
 //! executor tells when the bytes were last written so a later write cannot be missed.
@@ -21,7 +23,9 @@
 
 use std::collections::HashMap;
 
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
+use rayon::prelude::*;
 
 use crate::dtype::GgmlType;
 use crate::graph::{Graph, TensorId};
@@ -33,6 +37,8 @@ pub trait Observer {
     fn wants(&mut self, graph: &Graph, node: TensorId) -> bool;
     /// Called right after `node` has been computed (views: when their turn comes).
     fn observe(&mut self, graph: &Graph, node: TensorId, data: &TensorView<'_>);
+    /// Called once after the last node (work an observer deferred can be finished here).
+    fn end_of_run(&mut self) {}
 }
 
 /// An observer that wants nothing: run without capture.
@@ -110,9 +116,12 @@ impl TensorView<'_> {
                     for i2 in 0..self.ne[2] {
                         for i1 in 0..self.ne[1] {
                             let base = i1 * nb[1] + i2 * nb[2] + i3 * nb[3];
+                            let row = &data[base..];
                             if nb[0] == esize && self.ty == GgmlType::F32 {
-                                let row = &data[base..base + self.ne[0] * 4];
-                                f(Run::Values(bytemuck::cast_slice(row)));
+                                f(Run::Values(bytemuck::cast_slice(&row[..self.ne[0] * 4])));
+                            } else if nb[0] == esize && self.ty == GgmlType::F16 {
+                                widen_f16(&row[..self.ne[0] * 2], &mut scratch);
+                                f(Run::Values(&scratch));
                             } else {
                                 for (i0, s) in scratch.iter_mut().enumerate() {
                                     let o = base + i0 * nb[0];
@@ -142,8 +151,14 @@ impl TensorView<'_> {
                         let kept_end = (o - within + window).min(stop);
                         let p = o / period * window + within;
                         let bytes = &data[p..p + (kept_end - o)];
-                        chunk.clear();
-                        chunk.extend(bytes.chunks_exact(esize).map(|e| to_f32(self.ty, e)));
+                        chunk.resize(bytes.len() / esize, 0.0);
+                        if self.ty == GgmlType::F16 {
+                            widen_f16(bytes, &mut chunk);
+                        } else {
+                            for (c, e) in chunk.iter_mut().zip(bytes.chunks_exact(esize)) {
+                                *c = to_f32(self.ty, e);
+                            }
+                        }
                         f(Run::Values(&chunk));
                         if stop > kept_end {
                             f(Run::Zeros(((stop - kept_end) / esize) as u64));
@@ -232,6 +247,12 @@ impl TensorView<'_> {
     }
 }
 
+/// f16 bytes → f32 (F16C when available; exact).
+fn widen_f16(bytes: &[u8], out: &mut [f32]) {
+    let h: &[f16] = bytemuck::cast_slice(bytes);
+    h.convert_to_f32_slice(&mut out[..h.len()]);
+}
+
 fn to_f32(ty: GgmlType, b: &[u8]) -> f32 {
     match ty {
         GgmlType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
@@ -267,24 +288,55 @@ struct StatsAcc {
 impl StatsAcc {
     fn values(&mut self, v: &[f32]) {
         self.n += v.len() as u64;
+        // llama.cpp's sum: one f32 accumulator, in order (a serial chain, kept apart so the
+        // rest vectorizes)
         for &x in v {
             self.sum_f32 += x;
-            if x.is_nan() {
-                self.nan += 1;
-            } else if x.is_infinite() {
-                self.inf += 1;
-            } else {
-                let d = f64::from(x);
-                if self.finite == 0 || d < self.min {
-                    self.min = d;
-                }
-                if self.finite == 0 || d > self.max {
-                    self.max = d;
-                }
-                self.finite += 1;
-                self.sum += d;
-                self.sum_sq += d * d;
+        }
+        // the rest over finite values only, eight independent lanes
+        let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
+        let (mut sum, mut sq) = ([0.0f64; 8], [0.0f64; 8]);
+        let mut finite = [0u64; 8];
+        let chunks = v.chunks_exact(8);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                let ok = c[l].is_finite();
+                let x = if ok { c[l] } else { 0.0 };
+                lo[l] = if ok && x < lo[l] { x } else { lo[l] };
+                hi[l] = if ok && x > hi[l] { x } else { hi[l] };
+                sum[l] += f64::from(x);
+                sq[l] += f64::from(x) * f64::from(x);
+                finite[l] += u64::from(ok);
             }
+        }
+        for (l, &x) in tail.iter().enumerate() {
+            if x.is_finite() {
+                lo[l] = lo[l].min(x);
+                hi[l] = hi[l].max(x);
+                sum[l] += f64::from(x);
+                sq[l] += f64::from(x) * f64::from(x);
+                finite[l] += 1;
+            }
+        }
+        let n_finite: u64 = finite.iter().sum();
+        let nan = v.iter().filter(|x| x.is_nan()).count() as u64;
+        self.nan += nan;
+        self.inf += v.len() as u64 - n_finite - nan;
+        if n_finite > 0 {
+            let (mn, mx) = (
+                lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
+                hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
+            );
+            if self.finite == 0 || f64::from(mn) < self.min {
+                self.min = f64::from(mn);
+            }
+            if self.finite == 0 || f64::from(mx) > self.max {
+                self.max = f64::from(mx);
+            }
+            self.finite += n_finite;
+            self.sum += sum.iter().sum::<f64>();
+            self.sum_sq += sq.iter().sum::<f64>();
         }
     }
 
@@ -363,6 +415,8 @@ pub struct Capture {
     used: usize,
     entries: HashMap<TensorId, Captured>,
     by_origin: HashMap<(Origin, u64), TensorId>,
+    /// Nodes whose stats are computed at the end of the run.
+    pending: Vec<TensorId>,
 }
 
 impl Default for Capture {
@@ -379,6 +433,7 @@ impl Capture {
             used: 0,
             entries: HashMap::new(),
             by_origin: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -460,8 +515,39 @@ impl Observer for Capture {
         true
     }
 
+    fn end_of_run(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let own: Vec<(TensorId, Stats)> = pending
+            .par_iter()
+            .filter_map(|id| match &self.entries.get(id)?.values {
+                Some(Kept::Own { data, .. }) => {
+                    let mut acc = StatsAcc::default();
+                    acc.values(data);
+                    Some((*id, acc.finish()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (id, st) in own {
+            if let Some(c) = self.entries.get_mut(&id) {
+                c.stats = Some(st);
+            }
+        }
+        for id in pending {
+            if let Some(Captured {
+                values: Some(Kept::SameAs { node, .. }),
+                ..
+            }) = self.entries.get(&id)
+            {
+                let st = self.entries.get(node).and_then(|c| c.stats.clone());
+                if let Some(c) = self.entries.get_mut(&id) {
+                    c.stats = st;
+                }
+            }
+        }
+    }
+
     fn observe(&mut self, graph: &Graph, node: TensorId, data: &TensorView<'_>) {
-        let stats = data.stats();
         let n = data.n_elements() as usize;
         let bytes = n * data.ty.type_size() / data.ty.block_size();
         let key = (data.origin, bytes as u64);
@@ -477,7 +563,11 @@ impl Observer for Capture {
             .get(&key)
             .copied()
             .filter(|_| is_view && contiguous);
+        // complete values kept whole get their stats at the end of the run, all nodes in
+        // parallel (the same numbers: same values, same order); the rest now, from the view
+        let mut stats = None;
         let values = if let Some(earlier) = earlier {
+            self.pending.push(node);
             Some(Kept::SameAs {
                 node: earlier,
                 ne: data.ne.map(|n| n as i64),
@@ -491,12 +581,18 @@ impl Observer for Capture {
             if complete && contiguous {
                 self.by_origin.insert(key, node);
             }
+            if complete {
+                self.pending.push(node);
+            } else {
+                stats = data.stats();
+            }
             Some(Kept::Own {
                 data: v,
                 ne,
                 complete,
             })
         } else {
+            stats = data.stats();
             let (mut v, ne) = data.stored_values();
             let row = (ne[0] as usize).max(1);
             let keep = if row >= SAMPLE_ELEMENTS {

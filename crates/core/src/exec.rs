@@ -10,7 +10,9 @@
 //!   …) before [`Executor::run`];
 //! - a computed node's buffer is allocated just before it runs and freed after the last node
 //!   that reads it (or a view of it), unless it is a graph output or was asked for with
-//!   [`Executor::keep`]; observers copy what they want to keep, so memory stays bounded;
+//!   [`Executor::keep`]; observers copy what they want to keep, so memory stays bounded. Freed
+//!   buffers are reused by later nodes of the same size (every layer repeats the same shapes)
+//!   without zeroing: every kernel writes every element of its dense result;
 //! - a KV cache keeps its logical shape (`[n_embd_gqa, n_ctx]`, 8192 cells for SmolLM2) but only
 //!   the cells the graph touches are allocated: the executor finds, from the views that read it
 //!   and the rows SET_ROWS writes, the smallest *windowed* layout (of every `period` logical
@@ -169,11 +171,13 @@ pub enum ExecError {
 /// Figures of one run.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RunReport {
-    /// Wall time of the node loop (kernels and observer), milliseconds.
+    /// Wall time of the node loop (kernels and observer, including its end-of-run work),
+    /// milliseconds.
     pub compute_ms: f64,
     /// Nodes executed (views included).
     pub nodes: usize,
-    /// Largest total of executor-owned buffers (inputs, caches, node results) at any time.
+    /// Largest total of executor-owned buffers (inputs, caches, node results, spare buffers kept
+    /// for reuse) at any time.
     pub peak_bytes: usize,
     /// Bytes allocated for KV caches (only the cells in use).
     pub cache_bytes: usize,
@@ -276,7 +280,13 @@ pub struct Executor<'a> {
     cache_maps: Vec<AddrMap>,
     live_bytes: usize,
     peak_bytes: usize,
+    /// Freed buffers kept for reuse, and their bytes.
+    spare: Vec<AlignedBuf>,
+    spare_bytes: usize,
 }
+
+/// Freed buffers kept for reuse at most (a layer's worth of distinct sizes).
+const SPARE_BUFFERS: usize = 32;
 
 impl<'a> Executor<'a> {
     /// Bind the graph's weights from `weights` and check that every node can be computed.
@@ -309,6 +319,8 @@ impl<'a> Executor<'a> {
             cache_maps: vec![AddrMap::Identity; n],
             live_bytes: 0,
             peak_bytes: 0,
+            spare: Vec::new(),
+            spare_bytes: 0,
         };
         for &leaf in &graph.leafs {
             if graph.get(leaf).leaf == Some(Leaf::Weight) {
@@ -543,7 +555,7 @@ impl<'a> Executor<'a> {
             .iter()
             .map(|s| if let Store::Owned(b) = s { b.len } else { 0 })
             .sum();
-        self.peak_bytes = self.live_bytes;
+        self.peak_bytes = self.live_bytes + self.spare_bytes;
         let (cache_bytes, cache_logical_bytes) = self.plan_caches()?;
         self.plan_places()?;
 
@@ -558,6 +570,7 @@ impl<'a> Executor<'a> {
             self.free_after(i);
             progress(i + 1, total);
         }
+        observer.end_of_run();
         Ok(RunReport {
             compute_ms: start.elapsed().as_secs_f64() * 1e3,
             nodes: total,
@@ -567,17 +580,40 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// Free `id`'s buffer; keep it for reuse (nodes of a layer have the same sizes as the last
+    /// layer's), up to [`SPARE_BUFFERS`].
     fn release(&mut self, id: TensorId) {
         if let Store::Owned(b) = std::mem::take(&mut self.stores[id.index()]) {
             self.live_bytes -= b.len;
+            if self.spare.len() < SPARE_BUFFERS {
+                self.spare_bytes += b.words.len() * 8;
+                self.spare.push(b);
+            }
         }
     }
 
-    fn allocate(&mut self, id: TensorId, len: usize) {
+    /// Give `id` a buffer of `len` bytes: a spare one of the same size if `zeroed` is not
+    /// needed (kernels write every byte of a dense result), else fresh zeros.
+    fn allocate(&mut self, id: TensorId, len: usize, zeroed: bool) {
         self.release(id);
-        self.stores[id.index()] = Store::Owned(AlignedBuf::zeroed(len));
+        let words = len.div_ceil(8);
+        let reuse = if zeroed {
+            None
+        } else {
+            self.spare.iter().position(|b| b.words.len() == words)
+        };
+        let buf = match reuse {
+            Some(i) => {
+                let mut b = self.spare.swap_remove(i);
+                self.spare_bytes -= b.words.len() * 8;
+                b.len = len;
+                b
+            }
+            None => AlignedBuf::zeroed(len),
+        };
+        self.stores[id.index()] = Store::Owned(buf);
         self.live_bytes += len;
-        self.peak_bytes = self.peak_bytes.max(self.live_bytes);
+        self.peak_bytes = self.peak_bytes.max(self.live_bytes + self.spare_bytes);
     }
 
     fn free_after(&mut self, i: usize) {
@@ -632,7 +668,7 @@ impl<'a> Executor<'a> {
                 }
             }
             self.cache_maps[leaf.index()] = best.1;
-            self.allocate(leaf, best.0);
+            self.allocate(leaf, best.0, true);
             self.versions[leaf.index()] += 1;
             allocated += best.0;
             logical += len;
@@ -881,7 +917,7 @@ impl<'a> Executor<'a> {
         };
         let root = self.root(id);
         if root == id {
-            self.allocate(id, t.n_bytes());
+            self.allocate(id, t.n_bytes(), false);
         }
         // the destination buffer leaves the store while the kernel borrows the others
         let mut out = std::mem::take(&mut self.stores[root.index()]);

@@ -89,6 +89,10 @@ impl Observer for Tee<'_, '_> {
         self.0.observe(g, n, d);
         self.1.observe(g, n, d);
     }
+    fn end_of_run(&mut self) {
+        self.0.end_of_run();
+        self.1.end_of_run();
+    }
 }
 
 struct NodeDiff {

@@ -43,8 +43,16 @@ fn binary(
         let (i1, i2, i3) = (r % a.ne[1], r / a.ne[1] % a.ne[2], r / (a.ne[1] * a.ne[2]));
         let x = a.row_f32(i1, i2, i3);
         let (j1, j2, j3) = (i1 % b.ne[1], i2 % b.ne[2], i3 % b.ne[3]);
-        for (i0, o) in out.iter_mut().enumerate() {
-            *o = f(x[i0], b.f32_at([i0 % b.ne[0], j1, j2, j3]));
+        if b.rows_contiguous() {
+            // b's row repeats along ne0 (a [576] weight: once per row)
+            let y = b.row_f32(j1, j2, j3);
+            for (o, (&xi, &yi)) in out.iter_mut().zip(x.iter().zip(y.iter().cycle())) {
+                *o = f(xi, yi);
+            }
+        } else {
+            for (i0, o) in out.iter_mut().enumerate() {
+                *o = f(x[i0], b.f32_at([i0 % b.ne[0], j1, j2, j3]));
+            }
         }
     });
     Ok(())

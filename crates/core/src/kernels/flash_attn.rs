@@ -129,11 +129,15 @@ pub fn flash_attn_ext(
         let mut s_sum = 0.0f32; // S: sum of exp(score - M)
         let mut m_max = f32::NEG_INFINITY; // M: largest score so far
 
+        // this query's mask row, widened once
+        let mask_row: Vec<f32> = match mask {
+            Some(m) => (0..n_kv)
+                .map(|ic| m.f32_at([ic, iq1, iq2 % m.ne[2], iq3 % m.ne[3]]))
+                .collect(),
+            None => Vec::new(),
+        };
         for ic in 0..n_kv {
-            let mv = match mask {
-                Some(m) => slope * m.f32_at([ic, iq1, iq2 % m.ne[2], iq3 % m.ne[3]]),
-                None => 0.0,
-            };
+            let mv = mask_row.get(ic).map_or(0.0, |&m| slope * m);
             if mv == f32::NEG_INFINITY {
                 continue;
             }

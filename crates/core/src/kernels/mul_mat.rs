@@ -17,8 +17,9 @@
 //! h / (n_head / n_head_kv) (grouped-query attention). `a` may be a strided view (the permuted
 //! K and V cache views), as long as its rows are contiguous.
 //!
-//! Work is split over chunks of `a`'s rows: a chunk of weight rows stays in cache while it is
-//! dotted with every activation row.
+//! Work is split over chunks of `a`'s rows (at least 16, about 1024 dot products per chunk);
+//! each weight row is dotted with every activation row in turn ([`DotKernel::vec_dot_cols`]
+//! takes four columns at a time for Q4_1 and Q8_0), so it is read from memory once.
 //!
 //! llamafile's quantized kernel (`tinyBLAS_Q0_AVX`, Q8_0/Q4_0/Q5_0/IQ4_NL weights with ≥ 2
 //! columns) forms the same block products on the same lanes as the type's `vec_dot` for Q8_0,
@@ -35,9 +36,6 @@ use crate::graph::SourceLoc;
 use crate::quant::DotKernel;
 
 const OP: &str = "MUL_MAT";
-
-/// Rows of `a` per work item (ggml uses 16×16 blocks; weight rows are what is worth keeping hot).
-const ROWS_PER_CHUNK: usize = 16;
 
 /// The activations as the dot products read them.
 enum Converted<'a> {
@@ -94,23 +92,12 @@ pub fn mul_mat(a: &Src, b: &Src, dst: &mut [f32]) -> Result<(), KernelError> {
             ty: b.ty,
         });
     };
-    let b_row = |i11: usize, i12: usize, i13: usize| -> &[u8] {
-        match &conv {
-            Converted::Blocks { data, row_len } => {
-                let r = i11 + n * (i12 + ne12 * i13);
-                &data[r * row_len..(r + 1) * row_len]
-            }
-            Converted::F16(h) => {
-                let r = i11 + n * (i12 + ne12 * i13);
-                bytemuck::cast_slice(&h[r * k..(r + 1) * k])
-            }
-            Converted::AsIs(b) => b.row_bytes(i11, i12, i13),
-        }
-    };
-
-    // 2. dot products, chunks of a's rows in parallel; each chunk yields [n × rows] results
+    // 2. dot products. A job is a chunk of a's rows in one matrix; it dots each of its rows with
+    //    every activation row of that matrix (the weight row stays in cache, the activations
+    //    are read in order) and yields [rows × n] results.
     let (r2, r3) = (ne12 / ne02, ne13 / ne03);
-    let chunks_per_matrix = m.div_ceil(ROWS_PER_CHUNK);
+    let rows_per_chunk = (1024 / n.max(1)).clamp(16, 1024);
+    let chunks_per_matrix = m.div_ceil(rows_per_chunk);
     let n_matrices = ne12 * ne13;
     let parts: Vec<Vec<f32>> = (0..n_matrices * chunks_per_matrix)
         .into_par_iter()
@@ -118,33 +105,46 @@ pub fn mul_mat(a: &Src, b: &Src, dst: &mut [f32]) -> Result<(), KernelError> {
             let (mat, chunk) = (job / chunks_per_matrix, job % chunks_per_matrix);
             let (i12, i13) = (mat % ne12, mat / ne12);
             let (i02, i03) = (i12 / r2, i13 / r3);
-            let rows = chunk * ROWS_PER_CHUNK..((chunk + 1) * ROWS_PER_CHUNK).min(m);
-            let mut out = Vec::with_capacity(n * rows.len());
-            for i11 in 0..n {
-                let act = b_row(i11, i12, i13);
-                for i01 in rows.clone() {
-                    let w = a.row_bytes(i01, i02, i03);
-                    out.push(if !tinyblas {
-                        dot.vec_dot(k, w, act).map_err(quant)?
-                    } else if a.ty == GgmlType::F16 {
-                        dot_f16_tinyblas(bytemuck::cast_slice(w), bytemuck::cast_slice(act))
-                    } else {
-                        dot_f32_tinyblas(bytemuck::cast_slice(w), bytemuck::cast_slice(act))
-                    });
+            let rows = chunk * rows_per_chunk..((chunk + 1) * rows_per_chunk).min(m);
+            let first_col = n * mat; // index of activation row (0, i12, i13)
+            let mut out = vec![0.0f32; rows.len() * n];
+            for (o, i01) in out.chunks_exact_mut(n.max(1)).zip(rows) {
+                let w = a.row_bytes(i01, i02, i03);
+                match &conv {
+                    Converted::Blocks { data, row_len } => {
+                        let cols = &data[first_col * row_len..(first_col + n) * row_len];
+                        dot.vec_dot_cols(k, w, cols, o).map_err(quant)?;
+                    }
+                    Converted::F16(h) => {
+                        for (c, oc) in o.iter_mut().enumerate() {
+                            let act = &h[(first_col + c) * k..(first_col + c + 1) * k];
+                            *oc = dot_f16_tinyblas(bytemuck::cast_slice(w), act);
+                        }
+                    }
+                    Converted::AsIs(b) => {
+                        for (i11, oc) in o.iter_mut().enumerate() {
+                            let act = b.row_bytes(i11, i12, i13);
+                            *oc = if tinyblas {
+                                dot_f32_tinyblas(bytemuck::cast_slice(w), bytemuck::cast_slice(act))
+                            } else {
+                                dot.vec_dot(k, w, act).map_err(quant)?
+                            };
+                        }
+                    }
                 }
             }
             Ok(out)
         })
         .collect::<Result<_, _>>()?;
 
-    // 3. scatter: part (mat, chunk) holds dst[rows, i11] for every i11
+    // 3. scatter: row r of part (mat, chunk) is dst[r0 + r] of every column i11 of matrix mat
     for (job, part) in parts.iter().enumerate() {
         let (mat, chunk) = (job / chunks_per_matrix, job % chunks_per_matrix);
-        let r0 = chunk * ROWS_PER_CHUNK;
-        let len = part.len() / n.max(1);
-        for i11 in 0..n {
-            let d = (mat * n + i11) * m + r0;
-            dst[d..d + len].copy_from_slice(&part[i11 * len..(i11 + 1) * len]);
+        let r0 = chunk * rows_per_chunk;
+        for (r, row) in part.chunks_exact(n.max(1)).enumerate() {
+            for (i11, &v) in row.iter().enumerate() {
+                dst[(mat * n + i11) * m + r0 + r] = v;
+            }
         }
     }
     Ok(())
