@@ -36,6 +36,14 @@ pub enum Command {
     Graph(cmd::graph::Args),
     /// Run a prompt through a model, capturing every tensor into a .ttrace file
     Trace(cmd::trace::Args),
+    /// Read llama.cpp's eval-callback output (llama-eval-callback) into a graph document
+    Import(cmd::import::Args),
+    /// Compare two runs node by node (traces, eval-callback logs, graph documents)
+    Compare(cmd::compare::Args),
+    /// Export a run: TransformerLens activations, Graphviz, or the graph document
+    Export(cmd::export::Args),
+    /// The logit lens of a traced run: each layer's prediction at the last position
+    Lens(cmd::lens::Args),
 }
 
 impl Cli {
@@ -48,6 +56,10 @@ impl Cli {
             Command::Inspect(a) => cmd::inspect::run(a)?,
             Command::Graph(a) => cmd::graph::run(a)?,
             Command::Trace(a) => cmd::trace::run(a)?,
+            Command::Import(a) => cmd::import::run(a)?,
+            Command::Compare(a) => cmd::compare::run(a)?,
+            Command::Export(a) => cmd::export::run(a)?,
+            Command::Lens(a) => cmd::lens::run(a)?,
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -87,6 +87,20 @@ impl ValueSource for NoValues {
     }
 }
 
+/// A trace file's values, by the document's `values.key`.
+impl ValueSource for crate::trace::Trace {
+    fn values(&self, t: &TensorDoc) -> Option<Values> {
+        let r = t.values.as_ref()?;
+        let data = crate::trace::Trace::values(self, &r.key).ok()?;
+        let n: i64 = r.ne.iter().product();
+        (n == data.len() as i64).then_some(Values {
+            ne: r.ne,
+            data,
+            complete: r.complete,
+        })
+    }
+}
+
 /// One side of a comparison: a document and where its full values are.
 pub struct Side<'a> {
     pub doc: &'a GraphDoc,
@@ -130,6 +144,9 @@ pub struct NodeDiff {
     pub occurrence: u32,
     pub op_a: String,
     pub op_b: String,
+    /// Tensor ids in each document (`GraphDoc::tensors` index).
+    pub id_a: u32,
+    pub id_b: u32,
     pub exec_a: u32,
     pub exec_b: u32,
     pub layer: Option<u32>,
@@ -160,6 +177,8 @@ pub struct NodeDiff {
 /// A node present on one side only.
 #[derive(Clone, Debug, Serialize)]
 pub struct Unmatched {
+    /// Tensor id in its document.
+    pub id: u32,
     pub name: String,
     pub op: String,
     pub exec: u32,
@@ -245,6 +264,7 @@ fn label(doc: &GraphDoc) -> String {
 
 fn unmatched(t: &TensorDoc) -> Unmatched {
     Unmatched {
+        id: t.id,
         name: t.name.clone(),
         op: t.op.clone(),
         exec: t.exec_index.unwrap_or(0),
@@ -371,6 +391,8 @@ fn diff_node(
         occurrence,
         op_a: ta.op.clone(),
         op_b: tb.op.clone(),
+        id_a: ta.id,
+        id_b: tb.id,
         exec_a: ta.exec_index.unwrap_or(0),
         exec_b: tb.exec_index.unwrap_or(0),
         layer: ta.layer.or(tb.layer),

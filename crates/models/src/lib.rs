@@ -3,7 +3,9 @@
 //! [`ModelGraph`] is built from that alone, node for node as llama.cpp builds it.
 
 pub mod error;
+pub mod export_tl;
 pub mod hparams;
+pub mod lens;
 mod llama;
 pub mod model_graph;
 pub mod presets;
