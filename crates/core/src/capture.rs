@@ -288,56 +288,77 @@ struct StatsAcc {
 impl StatsAcc {
     fn values(&mut self, v: &[f32]) {
         self.n += v.len() as u64;
-        // llama.cpp's sum: one f32 accumulator, in order (a serial chain, kept apart so the
-        // rest vectorizes)
-        for &x in v {
-            self.sum_f32 += x;
-        }
-        // the rest over finite values only, eight independent lanes
+        // One pass: llama.cpp's sum is a single f32 accumulator in order (a serial chain of
+        // additions); the moments ride along in eight independent lanes, which the CPU
+        // overlaps with that chain. They assume finite values; a NaN or ∞ shows up in their
+        // sums, and then the slower exact pass below counts and skips them.
         let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
         let (mut sum, mut sq) = ([0.0f64; 8], [0.0f64; 8]);
-        let mut finite = [0u64; 8];
         let chunks = v.chunks_exact(8);
         let tail = chunks.remainder();
         for c in chunks {
-            for l in 0..8 {
-                let ok = c[l].is_finite();
-                let x = if ok { c[l] } else { 0.0 };
-                lo[l] = if ok && x < lo[l] { x } else { lo[l] };
-                hi[l] = if ok && x > hi[l] { x } else { hi[l] };
-                sum[l] += f64::from(x);
-                sq[l] += f64::from(x) * f64::from(x);
-                finite[l] += u64::from(ok);
+            for &x in c {
+                self.sum_f32 += x;
             }
-        }
-        for (l, &x) in tail.iter().enumerate() {
-            if x.is_finite() {
+            for l in 0..8 {
+                let x = c[l];
                 lo[l] = lo[l].min(x);
                 hi[l] = hi[l].max(x);
                 sum[l] += f64::from(x);
                 sq[l] += f64::from(x) * f64::from(x);
-                finite[l] += 1;
             }
         }
-        let n_finite: u64 = finite.iter().sum();
-        let nan = v.iter().filter(|x| x.is_nan()).count() as u64;
-        self.nan += nan;
-        self.inf += v.len() as u64 - n_finite - nan;
-        if n_finite > 0 {
-            let (mn, mx) = (
-                lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
-                hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
-            );
-            if self.finite == 0 || f64::from(mn) < self.min {
-                self.min = f64::from(mn);
-            }
-            if self.finite == 0 || f64::from(mx) > self.max {
-                self.max = f64::from(mx);
-            }
-            self.finite += n_finite;
-            self.sum += sum.iter().sum::<f64>();
-            self.sum_sq += sq.iter().sum::<f64>();
+        for (l, &x) in tail.iter().enumerate() {
+            self.sum_f32 += x;
+            lo[l] = lo[l].min(x);
+            hi[l] = hi[l].max(x);
+            sum[l] += f64::from(x);
+            sq[l] += f64::from(x) * f64::from(x);
         }
+        let (s, q): (f64, f64) = (sum.iter().sum(), sq.iter().sum());
+        if !(s.is_finite() && q.is_finite()) {
+            return self.values_with_non_finite(v);
+        }
+        if !v.is_empty() {
+            let mn = lo.iter().fold(f32::INFINITY, |a, &b| a.min(b));
+            let mx = hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+            self.merge(f64::from(mn), f64::from(mx), v.len() as u64, s, q);
+        }
+    }
+
+    /// The moments when `v` holds NaN or ∞ (its f32 sum is already counted).
+    fn values_with_non_finite(&mut self, v: &[f32]) {
+        let (mut mn, mut mx, mut n, mut s, mut q) =
+            (f64::INFINITY, f64::NEG_INFINITY, 0u64, 0.0, 0.0);
+        for &x in v {
+            if x.is_nan() {
+                self.nan += 1;
+            } else if x.is_infinite() {
+                self.inf += 1;
+            } else {
+                let d = f64::from(x);
+                mn = mn.min(d);
+                mx = mx.max(d);
+                n += 1;
+                s += d;
+                q += d * d;
+            }
+        }
+        if n > 0 {
+            self.merge(mn, mx, n, s, q);
+        }
+    }
+
+    fn merge(&mut self, mn: f64, mx: f64, n: u64, s: f64, q: f64) {
+        if self.finite == 0 || mn < self.min {
+            self.min = mn;
+        }
+        if self.finite == 0 || mx > self.max {
+            self.max = mx;
+        }
+        self.finite += n;
+        self.sum += s;
+        self.sum_sq += q;
     }
 
     fn zeros(&mut self, n: u64) {

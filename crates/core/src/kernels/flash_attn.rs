@@ -25,7 +25,7 @@
 use half::f16;
 use rayon::prelude::*;
 
-use super::vec::{mad_f16, scale_f16};
+use super::vec::{f32_from_f16_row, mad_f16, scale_f16};
 use super::{kernel_fn_here, KernelError, Src};
 use crate::dtype::GgmlType;
 use crate::graph::SourceLoc;
@@ -80,6 +80,16 @@ pub fn flash_attn_ext(
     }
     let (rk2, rk3) = (n_head / k.ne[2], q.ne[3] / k.ne[3]);
     let (rv2, rv3) = (n_head / v.ne[2], q.ne[3] / v.ne[3]);
+    if let Some(m) = mask {
+        if m.ne[0] < n_kv || m.ne[1] < n_tokens {
+            return Err(KernelError::Shape {
+                op: OP,
+                what: "mask shape",
+                expected: format!("[>= {n_kv}, >= {n_tokens}]"),
+                found: format!("[{}, {}]", m.ne[0], m.ne[1]),
+            });
+        }
+    }
     let scale = if logit_softcap != 0.0 {
         scale / logit_softcap
     } else {
@@ -131,9 +141,18 @@ pub fn flash_attn_ext(
 
         // this query's mask row, widened once
         let mask_row: Vec<f32> = match mask {
-            Some(m) => (0..n_kv)
-                .map(|ic| m.f32_at([ic, iq1, iq2 % m.ne[2], iq3 % m.ne[3]]))
-                .collect(),
+            Some(m) => {
+                let mut row = vec![0.0f32; n_kv];
+                let (j2, j3) = (iq2 % m.ne[2], iq3 % m.ne[3]);
+                if m.rows_contiguous() {
+                    f32_from_f16_row(&mut row, &m.row_f16(iq1, j2, j3)[..n_kv]);
+                } else {
+                    for (ic, r) in row.iter_mut().enumerate() {
+                        *r = m.f32_at([ic, iq1, j2, j3]);
+                    }
+                }
+                row
+            }
             None => Vec::new(),
         };
         for ic in 0..n_kv {

@@ -252,6 +252,12 @@ pub fn mad_f16(y: &mut [f16], x: &[f16], v: f32) {
 
 /// `ggml_vec_scale_f16`: y = f16(y·v).
 pub fn scale_f16(y: &mut [f16], v: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked above).
+        unsafe { avx2::scale_f16(y, v) };
+        return;
+    }
     for yi in y.iter_mut() {
         *yi = f16::from_f32(yi.to_f32() * v);
     }
@@ -319,6 +325,24 @@ mod avx2 {
         }
         for k in np..n {
             y[k] = f16::from_f32(x[k].to_f32().mul_add(v, y[k].to_f32()));
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn scale_f16(y: &mut [f16], v: f32) {
+        let np = y.len() / 8 * 8;
+        let vv = _mm256_set1_ps(v);
+        let mut i = 0;
+        while i < np {
+            // SAFETY: i + 8 <= len; loads and stores 16 bytes of y[i..i + 8].
+            unsafe {
+                let r = _mm256_mul_ps(load8(y.as_ptr().add(i)), vv);
+                _mm_storeu_si128(y.as_mut_ptr().add(i).cast(), _mm256_cvtps_ph::<0>(r));
+            }
+            i += 8;
+        }
+        for yi in &mut y[np..] {
+            *yi = f16::from_f32(yi.to_f32() * v);
         }
     }
 }
@@ -394,6 +418,13 @@ mod tests {
                 *bi = f16::from_f32(yi.to_f32().mul_add(0.3712, bi.to_f32()));
             }
             assert_eq!(a, b, "mad n={n}");
+            let mut c = x.clone();
+            scale_f16(&mut c, 0.7371);
+            let lanes: Vec<f16> = x
+                .iter()
+                .map(|v| f16::from_f32(v.to_f32() * 0.7371))
+                .collect();
+            assert_eq!(c, lanes, "scale n={n}");
             let xf = pseudo_random(n, seed, 30.0);
             let mut y1 = vec![0.0; n];
             let mut y2 = vec![0.0; n];
