@@ -26,9 +26,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub flash_attn: OnOff,
 
-    /// Tokens in the micro-batch the graph is built for
-    #[arg(long, default_value_t = engine::DEFAULT_GRAPH_TOKENS)]
-    pub tokens: u32,
+    /// Tokens in the micro-batch the graph is built for (default: 5 for a model, a preset's
+    /// default prompt length for a preset)
+    #[arg(long)]
+    pub tokens: Option<u32>,
 
     /// Print the graph document as JSON instead of a table
     #[arg(long)]
@@ -38,7 +39,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let fa = args.flash_attn.is_on();
     let doc = match &args.model {
-        Some(path) => Model::open(path)?.graph(args.tokens, fa)?,
+        Some(path) => {
+            Model::open(path)?.graph(args.tokens.unwrap_or(engine::DEFAULT_GRAPH_TOKENS), fa)?
+        }
         None => {
             let id = args.preset.as_deref().unwrap_or(engine::DEFAULT_PRESET);
             engine::preset_graph_with(id, args.tokens, fa)?

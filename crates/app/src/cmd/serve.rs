@@ -66,6 +66,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut limits = Limits {
         memory_budget: args.memory_budget,
+        // On a loopback address, refuse requests addressed to other names (DNS rebinding).
+        local_only: args.host.is_loopback(),
         ..Limits::default()
     };
     if let Some(t) = args.threads {
@@ -115,18 +117,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if !args.no_open {
             open_browser(&url);
         }
-        server::serve(listener, state, async {
-            // If the signal cannot be watched, the server runs until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            eprintln!("\nstopping");
-        })
-        .await
+        server::serve(listener, state, shutdown_signal()).await
     });
     // A trace still computing on a blocking thread is abandoned, not waited for.
     rt.shutdown_background();
     result
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: the server then finishes the requests in flight.
+async fn shutdown_signal() {
+    // A signal that cannot be watched never fires; the other still stops the server.
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("\nstopping");
 }
 
 /// The graph shown when the server starts.
@@ -143,6 +165,7 @@ fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow:
                 prompt: prompt.clone(),
                 flash_attn: args.flash_attn.is_on(),
                 threads: limits.threads,
+                memory_budget: limits.memory_budget,
             };
             let plan = m.check(&opts)?;
             anyhow::ensure!(

@@ -57,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1),
+        memory_budget: args.memory_budget,
     };
     let plan = model.check(&opts)?;
     anyhow::ensure!(

@@ -182,7 +182,7 @@ pub async fn code(
             text: sources::get(&l.file)?,
         })
     });
-    let kernel = engine::kernel_source(&t.op).and_then(|k| {
+    let kernel = engine::kernel_source(&t).and_then(|k| {
         Some(KernelCode {
             text: sources::get(&k.file)?,
             file: k.file,
@@ -248,6 +248,7 @@ pub async fn start_trace(
         prompt: body.prompt,
         flash_attn: body.flash_attn.unwrap_or(true),
         threads: s.limits().threads,
+        memory_budget: s.limits().memory_budget,
     };
     // Tokenizing and sizing are quick, but not free for a long prompt.
     let (m, o) = (model.clone(), opts.clone());
@@ -340,10 +341,15 @@ pub async fn lens(State(s): State<AppState>) -> Result<Json<engine::Lens>, ApiEr
         ApiError::NotFound("this graph has not been traced: run a prompt first".into())
     })?;
     let model = s.model().cloned();
-    let lens =
-        tokio::task::spawn_blocking(move || engine::logit_lens(model.as_deref(), &c.doc, &values))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
-            .map_err(|e| ApiError::NotFound(format!("{e:#}")))?;
+    let threads = s.limits().threads;
+    let lens = tokio::task::spawn_blocking(move || {
+        engine::logit_lens(model.as_deref(), &c.doc, &values, threads)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| match e.downcast_ref::<engine::LensUnavailable>() {
+        Some(u) => ApiError::NotFound(u.to_string()),
+        None => ApiError::Internal(e),
+    })?;
     Ok(Json(lens))
 }

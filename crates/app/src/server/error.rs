@@ -11,6 +11,8 @@ use serde_json::json;
 pub enum ApiError {
     /// 400: the request is wrong (empty prompt, bad id, no model loaded).
     BadRequest(String),
+    /// 403: the request is not addressed to this machine by a local name.
+    Forbidden(String),
     /// 404: the thing asked for does not exist or has no values.
     NotFound(String),
     /// 409: a trace is already running.
@@ -25,6 +27,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -44,6 +47,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let message = match self {
             ApiError::BadRequest(m)
+            | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::TooLarge(m) => {

@@ -12,7 +12,10 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use anyhow::Context;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -28,6 +31,7 @@ pub const DEFAULT_PORT: u16 = 8765;
 /// Every route: `/api/…` and the viewer's files.
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits().max_body;
+    let local_only = state.limits().local_only;
     Router::new()
         .route("/api/graph", get(api::graph))
         .route("/api/presets", get(api::presets))
@@ -41,7 +45,36 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", get(api_not_found).post(api_not_found))
         .fallback(assets::static_file)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                if local_only && !is_local_host(&req) {
+                    return ApiError::Forbidden(
+                        "this server answers only requests addressed to localhost".into(),
+                    )
+                    .into_response();
+                }
+                next.run(req).await
+            },
+        ))
         .with_state(state)
+}
+
+/// True when the request's `Host` names this machine by a loopback name (or is absent, as
+/// in-process requests are). A page on another site that re-points its own name at 127.0.0.1
+/// (DNS rebinding) still sends its own name, and is refused.
+fn is_local_host(req: &Request) -> bool {
+    let Some(host) = req.headers().get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn api_not_found(uri: axum::http::Uri) -> ApiError {

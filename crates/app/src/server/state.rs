@@ -21,6 +21,8 @@ pub struct Limits {
     pub memory_budget: u64,
     /// Threads a trace computes with.
     pub threads: usize,
+    /// Answer only requests whose `Host` is a loopback name (set when listening on loopback).
+    pub local_only: bool,
 }
 
 impl Default for Limits {
@@ -29,6 +31,7 @@ impl Default for Limits {
             max_body: 64 * 1024,
             memory_budget: 8 << 30,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            local_only: true,
         }
     }
 }
