@@ -10,7 +10,7 @@ CARGO ?= cargo
 NPM ?= npm
 ARGS ?=
 
-BIN := target/release/tensor-trace
+BIN := $(abspath $(or $(CARGO_TARGET_DIR),target))/release/tensor-trace
 WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json web/package.json -type f 2>/dev/null)
 
 .PHONY: run build web test test-rust test-web test-e2e test-fuzz
@@ -39,7 +39,7 @@ test-web: web/node_modules/.package-lock.json
 	cd web && $(NPM) test
 
 test-e2e: build
-	cd web && TT_BIN=../$(BIN) $(NPM) run e2e
+	cd web && TT_BIN=$(BIN) $(NPM) run e2e
 
 test-fuzz:
 	scripts/fuzz-smoke
