@@ -12,7 +12,7 @@ use tt_core::compare::{self, ValueSource};
 use tt_core::exec::{ExecOptions, Executor};
 use tt_core::gguf::GgufFile;
 use tt_core::trace::{self, GraphDoc, RunInfo, TensorDoc, TokenInfo};
-use tt_core::{Graph, Op, TensorId};
+use tt_core::{Graph, Leaf, Op, TensorId};
 use tt_models::tokenizer::Tokenizer;
 use tt_models::{lens, presets, BuildOptions, ModelGraph, ModelSpec};
 
@@ -211,7 +211,7 @@ impl Model {
         let mg = self.build(n_tokens, opts.flash_attn)?;
         Ok(Plan {
             n_tokens,
-            bytes: capture_bytes(&mg.graph),
+            bytes: capture_bytes(&mg),
         })
     }
 
@@ -263,6 +263,14 @@ impl Model {
                 })
             })
             .with_context(|| format!("{file}: computing the graph"))?;
+        tracing::info!(
+            nodes = report.nodes,
+            compute_ms = report.compute_ms,
+            captured = capture.used_bytes(),
+            estimated = capture_bytes(&mg),
+            peak = report.peak_bytes,
+            "{file}: traced"
+        );
         // [n_vocab, 1]: the last token's logits.
         let logits = ex.output_f32(mg.output)?;
         let top = lens::top_k(&logits, TOP_K, Some(&self.tokenizer));
@@ -299,17 +307,26 @@ impl Model {
     }
 }
 
-/// Bytes of f32 values a full capture of `g` holds: every node once, except RESHAPEs (they
-/// share their source's copy) and cache writes (only the rows written are allocated).
-fn capture_bytes(g: &Graph) -> u64 {
+/// Bytes of f32 values a full capture of `mg` holds: every node once, except RESHAPEs (they
+/// share their source's copy) and whole-cache views (only the `n_kv` cells the graph touches
+/// are allocated, and kept, of the `n_ctx`).
+fn capture_bytes(mg: &ModelGraph) -> u64 {
+    let g = &mg.graph;
+    let (n_kv, n_ctx) = (u64::from(mg.dims.n_kv), u64::from(mg.dims.n_ctx.max(1)));
     g.nodes
         .iter()
         .map(|&id| {
             let t = g.get(id);
-            let n = match t.op {
-                Op::Reshape => 0,
-                Op::SetRows => t.src[0].map_or(0, |s| g.get(s).n_elements()),
-                _ => t.n_elements(),
+            let whole_cache = t.view_src.is_some_and(|r| {
+                let root = g.get(r);
+                root.leaf == Some(Leaf::Cache) && root.n_elements() == t.n_elements()
+            });
+            let n = if whole_cache {
+                t.n_elements() / n_ctx * n_kv
+            } else if t.op == Op::Reshape {
+                0
+            } else {
+                t.n_elements()
             };
             n * 4
         })

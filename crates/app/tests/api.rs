@@ -550,6 +550,30 @@ async fn trace_over_the_memory_budget_is_413() {
     );
 }
 
+#[test]
+fn memory_estimate_covers_what_a_trace_captures() {
+    for fa in [true, false] {
+        let opts = options(PROMPT, fa);
+        let plan = model().check(&opts).expect("the prompt is fine");
+        assert_eq!(plan.n_tokens, 5);
+        let file = common::TempFile::reserve(&format!("estimate-{fa}.ttrace"));
+        let t = model().trace(&opts, &mut |_| {}).unwrap();
+        engine::write_trace(&file.0, &t).unwrap();
+        let back = tt_core::trace::read(&file.0).unwrap();
+        let captured: u64 = back
+            .keys()
+            .iter()
+            .map(|k| back.values(k).unwrap().len() as u64 * 4)
+            .sum();
+        let ratio = plan.bytes as f64 / captured as f64;
+        assert!(
+            (1.0..1.1).contains(&ratio),
+            "fa {fa}: estimate {} for {captured} captured",
+            plan.bytes
+        );
+    }
+}
+
 async fn wait_done(app: &Router) -> Value {
     let start = Instant::now();
     loop {

@@ -191,6 +191,7 @@ fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow:
 fn describe(c: &Current) -> String {
     let m = &c.doc.model;
     match &c.doc.run {
+        _ if m.source == "llama.cpp-log" => format!("the llama.cpp log {}", m.name),
         Some(run) => format!("{} traced on {:?}", m.name, run.prompt),
         None => format!("the graph of {}", m.name),
     }
