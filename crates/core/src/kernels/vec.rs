@@ -236,6 +236,35 @@ fn dot_f32_tinyblas_lanes(x: &[f32], y: &[f32]) -> f32 {
     hsum_movehl(acc)
 }
 
+/// `acc[j] += Σₖ x[k]·a[k][j]` with `a` row-major [x.len()][acc.len()], as ggml's `simd_gemm`
+/// computes each output: one chain of fused multiply-adds in k order, starting from `acc[j]`.
+/// (FLASH_ATTN_EXT's tiled kernel: the scores of a tile, then the weighted sum of V.)
+pub fn acc_rows_fma(acc: &mut [f32], x: &[f32], a: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd_available() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked above).
+        unsafe { acc_rows_fma_avx2(acc, x, a) };
+        return;
+    }
+    acc_rows_fma_lanes(acc, x, a);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn acc_rows_fma_avx2(acc: &mut [f32], x: &[f32], a: &[f32]) {
+    acc_rows_fma_lanes(acc, x, a);
+}
+
+#[inline(always)]
+fn acc_rows_fma_lanes(acc: &mut [f32], x: &[f32], a: &[f32]) {
+    let n = acc.len();
+    for (&xk, row) in x.iter().zip(a.chunks_exact(n)) {
+        for (c, &akj) in acc.iter_mut().zip(row) {
+            *c = akj.mul_add(xk, *c);
+        }
+    }
+}
+
 /// `ggml_vec_mad_f16`: y = f16(y + x·v) element by element, the multiply-add fused and rounded
 /// to f16 after every call — the f16 accumulator of flash attention.
 pub fn mad_f16(y: &mut [f16], x: &[f16], v: f32) {
