@@ -77,6 +77,14 @@ fn a_small_mlp_matches_naive_arithmetic() {
     assert_eq!(report.nodes, 8);
     let got = ex.output_f32(out).unwrap();
 
+    // every output is one thread's work: the thread count does not change a bit
+    for n_threads in [1, 3] {
+        let mut ex = Executor::new(&g, &w, ExecOptions { n_threads }).unwrap();
+        ex.set_input_i32(ids, &tokens).unwrap();
+        ex.run(&mut NoCapture, &mut no_progress()).unwrap();
+        assert_eq!(ex.output_f32(out).unwrap(), got, "{n_threads} threads");
+    }
+
     let mut worst = 0.0f64;
     for (t, &tk) in tokens.iter().enumerate() {
         let e: Vec<f64> = (0..d)

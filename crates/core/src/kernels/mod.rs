@@ -2,7 +2,7 @@
 //! `ggml_compute_forward_<op>` computes, rounding where it rounds. These functions are what the
 //! viewer's code panel shows, so each is written to be read: a `//!` paragraph saying which ggml
 //! function it follows, shape comments in ggml order (docs/CONVENTIONS.md) and plain loops.
-//! SIMD appears only in [`vec`], where ggml's own vector code fixes the order of additions.
+//! SIMD appears only in [`vec`](mod@vec), where ggml's own vector code fixes the order of additions.
 //!
 //! A kernel sees its sources as [`Src`] (bytes from the first element, type, shape, byte
 //! strides: views are just different strides over someone else's bytes) and writes its result
@@ -118,7 +118,7 @@ pub enum KernelError {
 pub struct Src<'a> {
     pub data: &'a [u8],
     pub ty: GgmlType,
-    /// Shape, ggml order (ne[0] innermost).
+    /// Shape, ggml order (`ne[0]` innermost).
     pub ne: [usize; 4],
     /// Byte strides.
     pub nb: [usize; 4],

@@ -236,7 +236,7 @@ fn dot_f32_tinyblas_lanes(x: &[f32], y: &[f32]) -> f32 {
     hsum_movehl(acc)
 }
 
-/// `acc[j] += Σₖ x[k]·a[k][j]` with `a` row-major [x.len()][acc.len()], as ggml's `simd_gemm`
+/// `acc[j] += Σₖ x[k]·a[k][j]` with `a` row-major `[x.len()][acc.len()]`, as ggml's `simd_gemm`
 /// computes each output: one chain of fused multiply-adds in k order, starting from `acc[j]`.
 /// (FLASH_ATTN_EXT's tiled kernel: the scores of a tile, then the weighted sum of V.)
 pub fn acc_rows_fma(acc: &mut [f32], x: &[f32], a: &[f32]) {
