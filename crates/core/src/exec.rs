@@ -684,8 +684,9 @@ impl<'a> Executor<'a> {
         for &u in users {
             let t = g.get(u);
             if t.op == Op::SetRows {
-                // SET_ROWS results are observed as windowed spans: they must be contiguous
-                if !t.is_contiguous() {
+                // SET_ROWS results are observed as windowed spans: they must be contiguous,
+                // and no kernel may read them whole
+                if !t.is_contiguous() || self.read_by_kernel[u.index()] {
                     return Ok(None);
                 }
                 let Some(end) = self.set_rows_extent(u, period)? else {

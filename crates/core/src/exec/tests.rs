@@ -413,3 +413,43 @@ fn a_row_index_outside_the_cache_is_a_node_error() {
         }
     );
 }
+
+/// When a kernel reads the whole SET_ROWS result, the cache cannot be windowed: it is
+/// allocated whole, and the reader sees every row.
+#[test]
+fn a_cache_read_whole_by_a_kernel_is_allocated_whole() {
+    let mut g = Graph::new();
+    let w = MemoryWeights::new();
+    let cache = g.new_leaf(
+        "cache",
+        Leaf::Cache,
+        GgmlType::F32,
+        [2, 64, 1, 1],
+        Group::KvCache,
+    );
+    let rows = g.new_leaf(
+        "rows",
+        Leaf::Input(InputKind::Tokens),
+        GgmlType::F32,
+        [2, 1, 1, 1],
+        Group::Key,
+    );
+    let idx = g.new_leaf(
+        "idx",
+        Leaf::Input(InputKind::KIdxs),
+        GgmlType::I64,
+        [1, 1, 1, 1],
+        Group::Input,
+    );
+    let written = g.set_rows(cache, rows, idx);
+    let doubled = g.scale(written, 2.0);
+    g.build_forward_expand(doubled);
+    let mut ex = Executor::new(&g, &w, ExecOptions::default()).unwrap();
+    ex.set_input_f32(rows, &[1.5, -2.0]).unwrap();
+    ex.set_input_i64(idx, &[63]).unwrap();
+    let report = ex.run(&mut NoCapture, &mut no_progress()).unwrap();
+    assert_eq!(report.cache_bytes, report.cache_logical_bytes);
+    let out = ex.output_f32(doubled).unwrap();
+    assert_eq!(&out[126..], &[3.0, -4.0]);
+    assert!(out[..126].iter().all(|&v| v == 0.0));
+}
