@@ -5,7 +5,7 @@
 //!
 //! Needs the model from `scripts/fetch-test-data` (in `$TENSOR_TRACE_DATA`, default
 //! `~/.cache/tensor-trace`) and the reference directory (`$TENSOR_TRACE_REFERENCE`, default
-//! `shared/reference` next to the repository).
+//! `testdata/reference` in the repository, a copy of the shared reference).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,7 +26,7 @@ fn data_dir() -> PathBuf {
 fn reference_dir() -> PathBuf {
     match std::env::var_os("TENSOR_TRACE_REFERENCE") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/reference"),
     }
 }
 
