@@ -9,6 +9,7 @@
 //! never hidden: a heatmap cell with no finite value is `null`.
 
 use serde::Serialize;
+use tt_core::capture::stats_of;
 use tt_core::trace::Stats;
 
 /// Histogram bins.
@@ -50,52 +51,6 @@ pub struct TensorSummary {
     pub heatmap: Heatmap,
     /// The first values in memory order (NaN/Inf as null).
     pub sample: Vec<Option<f32>>,
-}
-
-/// Statistics of a slice of values (NaN and Inf counted, excluded from the rest).
-pub fn stats(values: &[f32]) -> Stats {
-    let (mut n_fin, mut sum, mut sum_all) = (0u64, 0f64, 0f64);
-    let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    let (mut nan, mut inf) = (0u64, 0u64);
-    for &v in values {
-        let v = v as f64;
-        sum_all += v;
-        if v.is_nan() {
-            nan += 1;
-        } else if v.is_infinite() {
-            inf += 1;
-        } else {
-            n_fin += 1;
-            sum += v;
-            min = min.min(v);
-            max = max.max(v);
-        }
-    }
-    let mean = if n_fin > 0 { sum / n_fin as f64 } else { 0.0 };
-    let var = if n_fin > 0 {
-        values
-            .iter()
-            .map(|&v| v as f64)
-            .filter(|v| v.is_finite())
-            .map(|v| (v - mean) * (v - mean))
-            .sum::<f64>()
-            / n_fin as f64
-    } else {
-        0.0
-    };
-    if n_fin == 0 {
-        (min, max) = (0.0, 0.0);
-    }
-    Stats {
-        n: values.len() as u64,
-        min,
-        max,
-        mean,
-        std: var.sqrt(),
-        sum: sum_all,
-        nan,
-        inf,
-    }
 }
 
 fn histogram(values: &[f32], min: f64, max: f64) -> Histogram {
@@ -169,7 +124,7 @@ pub fn summarize(
     stored_ne: [i64; 4],
     values: &[f32],
 ) -> TensorSummary {
-    let stats = stats(values);
+    let stats = stats_of(values);
     TensorSummary {
         id,
         name: name.to_string(),
@@ -245,7 +200,7 @@ mod tests {
 
     #[test]
     fn stats_count_nan_and_inf_without_hiding_them() {
-        let s = stats(&[1.0, f32::NAN, 3.0, f32::INFINITY, -1.0]);
+        let s = stats_of(&[1.0, f32::NAN, 3.0, f32::INFINITY, -1.0]);
         assert_eq!((s.n, s.nan, s.inf), (5, 1, 1));
         assert_eq!((s.min, s.max, s.mean), (-1.0, 3.0, 1.0));
         assert!((s.std - (8.0f64 / 3.0).sqrt()).abs() < 1e-12);

@@ -401,6 +401,14 @@ impl StatsAcc {
     }
 }
 
+/// Statistics of a slice of values, computed like a captured tensor's: llama.cpp's f32 sum in
+/// order, min/max/mean/std over the finite values, NaN and ∞ counted.
+pub fn stats_of(values: &[f32]) -> Stats {
+    let mut acc = StatsAcc::default();
+    acc.values(values);
+    acc.finish()
+}
+
 /// Default memory budget for kept values: 256 MiB of f32.
 pub const DEFAULT_BUDGET_BYTES: usize = 256 << 20;
 
