@@ -338,12 +338,20 @@ fn fuzz_seeds_open_or_are_truncated() {
             .arg("--data-only")
             .status()
             .expect("run scripts/make-fuzz-seeds (needs python3 with gguf and numpy)");
-        assert!(status.success(), "scripts/make-fuzz-seeds --data-only failed: run scripts/fetch-test-data first");
+        assert!(
+            status.success(),
+            "scripts/make-fuzz-seeds --data-only failed: run scripts/fetch-test-data first"
+        );
     }
     let mini = GgufFile::open(data_dir.join("smollm2-mini.gguf")).unwrap();
     assert_eq!(mini.get_str("general.architecture").unwrap(), Some("llama"));
     assert_eq!(mini.get_u32("llama.block_count").unwrap(), Some(30));
-    assert_eq!(mini.get_array("tokenizer.ggml.tokens").unwrap().map(Array::len), Some(16));
+    assert_eq!(
+        mini.get_array("tokenizer.ggml.tokens")
+            .unwrap()
+            .map(Array::len),
+        Some(16)
+    );
     let names: Vec<&str> = mini.tensors().iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names.len(), 11, "{names:?}");
     let q = mini.tensor("blk.0.attn_q.weight").unwrap();
@@ -361,7 +369,10 @@ fn fuzz_seeds_open_or_are_truncated() {
         if name.starts_with("head-") {
             heads += 1;
             let msg = r.unwrap_err().to_string();
-            assert!(msg.contains("remain in the file") || msg.contains("truncated"), "{name}: {msg}");
+            assert!(
+                msg.contains("remain in the file") || msg.contains("truncated"),
+                "{name}: {msg}"
+            );
         } else {
             assert!(r.is_ok(), "{name}: {}", r.unwrap_err());
         }
