@@ -8,7 +8,7 @@ export default defineConfig(({ mode }) => ({
   base: './',
   plugins: mode === 'mock' ? [mockApiPlugin()] : [],
   server: {
-    proxy: mode === 'mock' ? undefined : { '/api': process.env.TT_SERVER ?? 'http://127.0.0.1:7878' },
+    proxy: mode === 'mock' ? undefined : { '/api': process.env.TT_SERVER ?? 'http://127.0.0.1:8765' },
   },
   build: {
     outDir: 'dist',

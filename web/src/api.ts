@@ -214,6 +214,64 @@ export interface Lens {
   layers: { layer: number; top: TopToken[] }[];
 }
 
+/** One matched node pair of `GET /api/diff` (`tt_core::compare::NodeDiff`). */
+export interface DiffNode {
+  name: string;
+  occurrence: number;
+  op_a: string;
+  op_b: string;
+  id_a: number;
+  id_b: number;
+  exec_a: number;
+  exec_b: number;
+  layer: number | null;
+  ne_a: Ne;
+  ne_b: Ne;
+  /** What was compared: every element, llama.cpp's printed ones, sums only, or nothing. */
+  mode: 'full' | 'printed' | 'sum_only' | 'shape_mismatch' | 'none';
+  n: number;
+  /** null when nothing finite was compared (JSON has no NaN). */
+  max_abs: number | null;
+  max_rel: number | null;
+  scale: number | null;
+  cosine: number | null;
+  nonfinite_mismatch: number;
+  sum_a: number | null;
+  sum_b: number | null;
+  worst_at: [number, number, number, number] | null;
+  differs: boolean;
+  diverged: boolean;
+}
+
+export interface DiffUnmatched {
+  id: number;
+  name: string;
+  op: string;
+  exec: number;
+  layer: number | null;
+}
+
+/** `tt_core::compare::Report`, as `tensor-trace compare --json` writes it. */
+export interface DiffReport {
+  a: string;
+  b: string;
+  tolerance: { rel: number };
+  /** Matched pairs in A's execution order. */
+  nodes: DiffNode[];
+  /** Indexes into `nodes`. */
+  first_difference: number | null;
+  first_divergence: number | null;
+  unmatched_a: DiffUnmatched[];
+  unmatched_b: DiffUnmatched[];
+}
+
+/** `GET /api/diff`: the shown run (A) against the server's `--compare B`. */
+export interface Diff {
+  /** B as given on the server's command line. */
+  b_file: string;
+  report: DiffReport;
+}
+
 /** A failed API call: HTTP status (0 when the server could not be reached) and a clear message. */
 export class ApiError extends Error {
   constructor(
@@ -282,4 +340,5 @@ export const api = {
     }),
   traceStatus: (): Promise<TraceStatus> => request('/api/trace/status'),
   lens: (): Promise<Lens> => request('/api/lens'),
+  diff: (): Promise<Diff> => request('/api/diff'),
 };

@@ -4,7 +4,7 @@
 // hook the end-to-end tests use to find blocks on screen and read frame times.
 
 import * as THREE from 'three';
-import { api, type GraphDoc, type Group, type TensorValues } from './api';
+import { api, ApiError, type GraphDoc, type Group, type TensorValues } from './api';
 import { GraphStore } from './model/graph';
 import { GroupFilter, Selection } from './model/state';
 import { formatDeepLink, parseDeepLink } from './model/deeplink';
@@ -26,6 +26,8 @@ import { RunPanel } from './panels/run';
 import { Search } from './panels/search';
 import { renderAttention } from './panels/attention';
 import { helpPanel } from './panels/help';
+import { DiffPanel, diffRows } from './panels/diff';
+import { DiffIndex } from './model/diff';
 
 const errText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -66,6 +68,9 @@ export class App {
   private help = helpPanel();
   private loadingEl = h('div', { class: 'loading', text: 'loading graph…' });
   private valuesCache = new Map<number, Promise<TensorValues>>();
+  /** Diff mode: the shown run compared with the server's `--compare B` (null: no diff). */
+  private diff: DiffIndex | null = null;
+  private diffPanel: DiffPanel;
 
   private needsRender = true;
   private pointer = { x: 0, y: 0 };
@@ -109,6 +114,10 @@ export class App {
     this.minimap = new Minimap((s) => this.viewSlot(s, true));
     this.search = new Search((id) => this.focus(id));
     this.run = new RunPanel(() => api.lens());
+    this.diffPanel = new DiffPanel({
+      focus: (id) => this.focus(id),
+      setColoring: () => this.applyDiffColors(),
+    });
     this.side = h(
       'div',
       { class: 'panel side hidden', 'data-testid': 'side' },
@@ -125,6 +134,7 @@ export class App {
       this.minimap.el,
       this.side,
       this.run.el,
+      this.diffPanel.el,
       this.hoverCard.el,
       this.search.el,
       this.help,
@@ -224,6 +234,39 @@ export class App {
     this.loadingEl.style.display = 'none';
     this.firstFrameMs = null;
     this.resetView(false);
+    this.diff = null;
+    this.applyDiffColors();
+    // diff mode exists only for the server's own graph, not for a preset picked in the page
+    if (this.preset === null) void this.loadDiff(store);
+    else this.diffPanel.hide();
+  }
+
+  /** Asks the server for the comparison with `--compare B`; a 404 means diff mode is off. */
+  private async loadDiff(store: GraphStore): Promise<void> {
+    let d;
+    try {
+      d = await api.diff();
+    } catch (e) {
+      this.diffPanel.hide();
+      if (!(e instanceof ApiError && e.status === 404)) this.messages.error(`diff: ${errText(e)}`);
+      return;
+    }
+    if (this.g?.store !== store) return;
+    this.diff = new DiffIndex(d.report, d.b_file, store.doc.nodes);
+    this.diffPanel.show(this.diff, (id) => store.tensor(id).name);
+    this.applyDiffColors();
+  }
+
+  /** Block colours and card rows for the diff state: by divergence when on, by group otherwise. */
+  private applyDiffColors(): void {
+    const d = this.diff && this.diffPanel.coloring ? this.diff : null;
+    this.gscene.setColors(d ? (id) => d.color(id) : null);
+    const rows = this.diff ? (id: number) => diffRows(this.diff?.get(id)) : null;
+    this.hoverCard.setExtraRows(rows);
+    this.pinnedCard.setExtraRows(rows);
+    const sel = this.selection.selected;
+    if (this.g && sel !== null) this.pinnedCard.show(this.g.store, sel);
+    this.needsRender = true;
   }
 
   private fillVisible(): void {
@@ -569,6 +612,15 @@ export class App {
         this.frameTimes = [];
         this.cpuTimes = [];
       },
+      diff: () =>
+        this.diff
+          ? {
+              coloring: this.diffPanel.coloring,
+              counts: this.diff.counts,
+              firstDivergence: this.diff.firstDivergence,
+              firstDifference: this.diff.firstDifference,
+            }
+          : null,
       graph: () => (this.g ? { model: this.g.store.doc.model.name, nodes: this.g.store.doc.nodes.length, tensors: this.g.store.size, traced: this.g.store.doc.run !== null } : null),
     };
     (window as unknown as { __tt: typeof hook }).__tt = hook;

@@ -392,11 +392,17 @@ pub fn preset_graph_with(
 
 /// Reads a `.ttrace` file.
 pub fn read_trace(path: &Path) -> anyhow::Result<Trace> {
-    let t = trace::read(path)?;
-    Ok(Trace {
-        doc: t.doc.clone(),
-        values: Values(Store::File(Box::new(t))),
-    })
+    Ok(Trace::from_file(trace::read(path)?))
+}
+
+impl Trace {
+    /// A trace read from a file: its values stay in the file's memory map.
+    pub fn from_file(t: trace::Trace) -> Trace {
+        Trace {
+            doc: t.doc.clone(),
+            values: Values(Store::File(Box::new(t))),
+        }
+    }
 }
 
 /// Writes a `.ttrace` file atomically (a temporary name next to it, renamed when complete), so

@@ -706,6 +706,97 @@ async fn lens_ends_with_the_model_prediction() {
     assert_eq!(last["logit"].as_f64().unwrap() as f32, top[0].logit);
 }
 
+// ---------------------------------------------------------------- diff mode
+
+/// A traced run saved to a file and read back as `serve --compare` reads it.
+fn compare_with(flash_attn: bool, prompt: &str) -> server::CompareWith {
+    let dir = std::env::temp_dir().join(format!("tt-api-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("fa{flash_attn}-{}.ttrace", prompt.len()));
+    let t = model()
+        .trace(&options(prompt, flash_attn), &mut |_| {})
+        .expect("SmolLM2 traces");
+    engine::write_trace(&path, &t).unwrap();
+    let input = tensor_trace::cmd::compare::load(&path).unwrap();
+    server::CompareWith::new(
+        "b.ttrace".into(),
+        input,
+        tt_core::compare::Tolerance::default(),
+    )
+}
+
+#[tokio::test]
+async fn diff_without_compare_is_404() {
+    let got = get(&app(traced(true), None, Limits::default()), "/api/diff").await;
+    assert_error(&got, StatusCode::NOT_FOUND, "--compare B");
+}
+
+#[tokio::test]
+async fn diff_of_flash_attention_on_against_off() {
+    let state = AppState::comparing(
+        traced(true),
+        None,
+        Limits::default(),
+        Some(compare_with(false, PROMPT)),
+    );
+    let app = server::router(state);
+    let (status, body) = get(&app, "/api/diff").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["b_file"], "b.ttrace");
+    let r = &body["report"];
+    let nodes = r["nodes"].as_array().unwrap();
+    let doc = traced(true).doc;
+    // every node of the FA-on graph but its fused attention path is matched
+    let unmatched_a = r["unmatched_a"].as_array().unwrap().len();
+    assert_eq!(
+        nodes.len() + unmatched_a,
+        doc.nodes.len(),
+        "{unmatched_a} unmatched"
+    );
+    assert!(nodes.len() > 800, "{} matched", nodes.len());
+    for d in nodes {
+        let id = d["id_a"].as_u64().unwrap() as usize;
+        assert_eq!(
+            doc.tensors[id].name, d["name"],
+            "id_a indexes the shown graph"
+        );
+    }
+    let first = &nodes[r["first_divergence"].as_u64().unwrap() as usize];
+    assert_eq!(first["layer"], 0, "{first}");
+    assert_eq!(first["name"], "attn_out-0", "{first}");
+    // up to the attention, the two runs compute the same numbers
+    let q = nodes.iter().find(|d| d["name"] == "Qcur-0").unwrap();
+    assert_eq!(q["differs"], false, "{q}");
+    assert_eq!(q["mode"], "full");
+    let only_b: Vec<&str> = r["unmatched_b"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert!(only_b.contains(&"kq_soft_max-0"), "{only_b:?}");
+    // the difference grows through 30 layers, but the logits still point the same way
+    // (llama.cpp's own FA on/off runs differ as much: both match its reference logs)
+    let logits = nodes.iter().find(|d| d["name"] == "result_output").unwrap();
+    assert_eq!(logits["diverged"], true);
+    assert!(logits["cosine"].as_f64().unwrap() > 0.99, "{logits}");
+    // asked again: the same report
+    let (_, again) = get(&app, "/api/diff").await;
+    assert_eq!(again, body);
+}
+
+#[tokio::test]
+async fn diff_of_another_prompt_is_409() {
+    let state = AppState::comparing(
+        traced(true),
+        None,
+        Limits::default(),
+        Some(compare_with(true, "Hello")),
+    );
+    let got = get(&server::router(state), "/api/diff").await;
+    assert_error(&got, StatusCode::CONFLICT, "different prompts");
+}
+
 // ---------------------------------------------------------------- static files, routing
 
 #[tokio::test]

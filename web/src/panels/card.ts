@@ -20,6 +20,8 @@ export class Card {
   private shown: number | null = null;
   private at: { x: number; y: number } | null = null;
   private plot: uPlot | null = null;
+  /** More rows for every card (diff mode's comparison with B); null: none. */
+  private extraRows: ((id: number) => HTMLElement[]) | null = null;
 
   constructor(
     floating: boolean,
@@ -27,6 +29,12 @@ export class Card {
   ) {
     this.el = h('div', { class: `card${floating ? ' panel floating' : ''}`, 'data-testid': floating ? 'hover-card' : 'pinned-card' });
     if (floating) this.el.style.display = 'none';
+  }
+
+  /** Adds rows to every card shown from now on (and redraws the shown one on its next show). */
+  setExtraRows(f: ((id: number) => HTMLElement[]) | null): void {
+    this.extraRows = f;
+    this.shown = null;
   }
 
   hide(): void {
@@ -107,6 +115,7 @@ export class Card {
         h('tr', {}, h('td', { text: 'printed' }), h('td', { class: 'mono', text: `${shown.join(', ')}${t.printed.values.length > 6 ? ', …' : ''}` })),
       );
     }
+    if (this.extraRows) rows.push(...this.extraRows(id));
     const extra = h('div', { class: 'values' });
     this.el.replaceChildren(
       h('div', { class: 'name', 'data-testid': 'card-name', text: t.name }),

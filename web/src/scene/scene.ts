@@ -25,6 +25,7 @@ interface KindMesh {
   mesh: THREE.InstancedMesh;
   /** Tensor id of each instance. */
   ids: Int32Array;
+  kind: BlockKind;
 }
 
 const HIDDEN = new THREE.Matrix4().makeScale(0, 0, 0);
@@ -101,19 +102,14 @@ export class GraphScene {
       weight: new THREE.MeshBasicMaterial({ vertexColors: true }),
       leaf: new THREE.MeshBasicMaterial({ vertexColors: true, transparent: true, opacity: 0.6 }),
     };
-    const color = new THREE.Color();
     for (const [key, { kind, ids }] of byKind) {
       const mesh = new THREE.InstancedMesh(box, materials[kind], ids.length);
       mesh.name = `blocks-${key}`;
-      ids.forEach((id, i) => {
-        this.instanceOf[id] = i;
-        color.setHex(PALETTE[store.tensor(id).group].color);
-        if (kind === 'weight') color.multiplyScalar(0.55);
-        mesh.setColorAt(i, color);
-      });
-      this.kinds.set(key, { mesh, ids: Int32Array.from(ids) });
+      ids.forEach((id, i) => (this.instanceOf[id] = i));
+      this.kinds.set(key, { mesh, ids: Int32Array.from(ids), kind });
       this.scene.add(mesh);
     }
+    this.setColors(null);
     this.buildStatics(layout);
     this.buildBadBoxes(store, layout);
     this.updateVisibility(visible);
@@ -176,6 +172,24 @@ export class GraphScene {
     this.badBoxes.name = 'nan-inf';
     this.badBoxes.frustumCulled = false;
     this.scene.add(this.badBoxes);
+  }
+
+  /**
+   * Colours every block: by its group (`colorOf` null), or by `colorOf(id)` (diff mode). Weights
+   * are drawn darker either way.
+   */
+  setColors(colorOf: ((id: number) => number) | null): void {
+    const store = this.store;
+    if (!store) return;
+    const color = new THREE.Color();
+    for (const { mesh, ids, kind } of this.kinds.values()) {
+      ids.forEach((id, i) => {
+        color.setHex(colorOf ? colorOf(id) : PALETTE[store.tensor(id).group].color);
+        if (kind === 'weight') color.multiplyScalar(0.55);
+        mesh.setColorAt(i, color);
+      });
+      if (mesh.instanceColor) mesh.instanceColor.needsUpdate = true;
+    }
   }
 
   /** Re-applies the group filter: hidden blocks get a zero matrix, edges are rebuilt. */

@@ -84,6 +84,14 @@ pub fn load(path: &Path) -> anyhow::Result<Input> {
         }
         n
     };
+    if n >= 4 && &head[..4] == b"GGUF" {
+        anyhow::bail!(
+            "{} is a GGUF model, not a run: expected a .ttrace, a llama.cpp eval-callback log \
+             or a graph JSON (trace the model first: `tensor-trace trace {} --prompt …`)",
+            path.display(),
+            path.display()
+        );
+    }
     // safetensors: an 8-byte little-endian header length, then the JSON header.
     if n == 9 && head[8] == b'{' {
         let t = tt_core::trace::read(path)

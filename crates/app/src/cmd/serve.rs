@@ -13,10 +13,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 
+use tt_core::compare::Tolerance;
+
+use super::compare::{load, Input};
 use crate::cli::OnOff;
 use crate::engine::{self, Model, TraceOptions};
 use crate::progress;
-use crate::server::{self, AppState, Current, Limits};
+use crate::server::{self, AppState, CompareWith, Current, Limits};
 
 #[derive(Parser, Debug)]
 pub struct Args {
@@ -33,9 +36,19 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub flash_attn: OnOff,
 
-    /// Serve a saved .ttrace file
+    /// Serve a saved run: a .ttrace file, a llama.cpp eval-callback log, or a graph JSON
+    /// (`import --out FILE.json`)
     #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
     pub trace: Option<PathBuf>,
+
+    /// Diff mode: compare the shown run node by node with this one (a .ttrace, an
+    /// eval-callback log or a graph JSON) and colour the graph by divergence
+    #[arg(long, value_name = "B")]
+    pub compare: Option<PathBuf>,
+
+    /// With --compare: a node diverges when max |a-b| > REL × max |a|
+    #[arg(long, value_name = "REL", default_value_t = Tolerance::default().rel, requires = "compare")]
+    pub tolerance: f64,
 
     /// Preset graph to show when neither MODEL nor --trace is given (see /api/presets)
     #[arg(long, value_name = "NAME", conflicts_with_all = ["model", "trace"])]
@@ -83,8 +96,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     let current = initial_graph(&args, model.as_deref(), &limits)?;
-    let what = describe(&current);
-    let state = AppState::new(current, model, limits);
+    let mut what = describe(&current);
+    let compare = match &args.compare {
+        Some(path) => {
+            let with = compare_with(path, args.tolerance, &current)?;
+            what = format!("{what}, compared with {}", with.label);
+            Some(with)
+        }
+        None => None,
+    };
+    let state = AppState::comparing(current, model, limits, compare);
 
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = rt.block_on(async {
@@ -155,9 +176,13 @@ async fn shutdown_signal() {
 fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow::Result<Current> {
     if let Some(path) = &args.trace {
         let sp = progress::spinner(&format!("reading {}", path.display()));
-        let t = engine::read_trace(path)?;
+        let input = load(path)?;
         sp.finish_and_clear();
-        return Ok(Current::traced(t));
+        return Ok(match input {
+            Input::Trace(t) => Current::traced(engine::Trace::from_file(t)),
+            // an imported log or graph JSON: its printed values are in the document
+            Input::Doc(doc) => Current::untraced(doc),
+        });
     }
     match (model, &args.prompt) {
         (Some(m), Some(prompt)) => {
@@ -186,6 +211,46 @@ fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow:
             Ok(Current::untraced(engine::preset_graph(id)?))
         }
     }
+}
+
+/// Reads the run to compare with and compares it once now, so a mismatch (another model,
+/// another prompt) is reported before the server starts.
+fn compare_with(
+    path: &std::path::Path,
+    tolerance: f64,
+    current: &Current,
+) -> anyhow::Result<CompareWith> {
+    anyhow::ensure!(
+        tolerance.is_finite() && tolerance >= 0.0,
+        "--tolerance must be a non-negative number, got {tolerance}"
+    );
+    let sp = progress::spinner(&format!("comparing with {}", path.display()));
+    let compared = load(path).and_then(|input| {
+        let with = CompareWith::new(
+            path.display().to_string(),
+            input,
+            Tolerance { rel: tolerance },
+        );
+        let report = with
+            .report(current)
+            .with_context(|| format!("comparing the shown run with {}", path.display()))?;
+        Ok((with, report))
+    });
+    sp.finish_and_clear();
+    let (with, report) = compared?;
+    match report.first_divergence.map(|i| &report.nodes[i]) {
+        Some(d) => eprintln!(
+            "diff: {} nodes matched; first divergence beyond {tolerance} at `{}` ({})",
+            report.nodes.len(),
+            d.name,
+            d.op_a
+        ),
+        None => eprintln!(
+            "diff: {} nodes matched; none diverges beyond {tolerance}",
+            report.nodes.len()
+        ),
+    }
+    Ok(with)
 }
 
 fn describe(c: &Current) -> String {

@@ -246,7 +246,8 @@ pub async fn start_trace(
     }
     let opts = TraceOptions {
         prompt: body.prompt,
-        flash_attn: body.flash_attn.unwrap_or(true),
+        // unsaid: as the graph on show (the server's --flash-attn, or the loaded trace's)
+        flash_attn: body.flash_attn.unwrap_or_else(|| s.current().flash_attn()),
         threads: s.limits().threads,
         memory_budget: s.limits().memory_budget,
     };
@@ -352,4 +353,27 @@ pub async fn lens(State(s): State<AppState>) -> Result<Json<engine::Lens>, ApiEr
         None => ApiError::Internal(e),
     })?;
     Ok(Json(lens))
+}
+
+/// GET /api/diff: the shown graph (A, the reference) compared node by node with the run given
+/// by `serve --compare B`, as `tensor-trace compare A B --json` writes it.
+pub async fn diff(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let c = s.current();
+    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let with = s.compare().ok_or_else(|| {
+            ApiError::NotFound(
+                "nothing to compare with: start the server with `--compare B` (a .ttrace, a \
+                 llama.cpp eval-callback log or a graph JSON) to colour the graph by divergence"
+                    .into(),
+            )
+        })?;
+        let report = with
+            .report(&c)
+            .map_err(|e| ApiError::Conflict(format!("cannot compare with {}: {e}", with.label)))?;
+        serde_json::to_vec(&json!({ "b_file": with.label, "report": &*report }))
+            .map_err(|e| ApiError::Internal(e.into()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }

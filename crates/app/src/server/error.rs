@@ -15,7 +15,7 @@ pub enum ApiError {
     Forbidden(String),
     /// 404: the thing asked for does not exist or has no values.
     NotFound(String),
-    /// 409: a trace is already running.
+    /// 409: a trace is already running, or the compared runs do not match.
     Conflict(String),
     /// 413: the request body, or the trace it asks for, is too large.
     TooLarge(String),

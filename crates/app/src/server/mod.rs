@@ -21,7 +21,7 @@ use axum::Router;
 
 pub use assets::bundled;
 pub use error::ApiError;
-pub use state::{AppState, Current, JobState, Limits};
+pub use state::{AppState, CompareWith, Current, JobState, Limits};
 
 /// The address served when `--host` is not given: this machine only.
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/trace", post(api::start_trace))
         .route("/api/trace/status", get(api::trace_status))
         .route("/api/lens", get(api::lens))
+        .route("/api/diff", get(api::diff))
         .route("/api/{*rest}", get(api_not_found).post(api_not_found))
         .fallback(assets::static_file)
         .layer(DefaultBodyLimit::max(max_body))

@@ -8,7 +8,10 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
+use tt_core::compare::{self, NoValues, Report, Side, Tolerance, ValueSource};
 use tt_core::trace::GraphDoc;
+
+use crate::cmd::compare::Input;
 
 use crate::engine::{Model, Trace, Values};
 
@@ -105,11 +108,71 @@ pub(crate) struct Inner {
     pub model: Option<Arc<Model>>,
     pub job: Mutex<JobStatus>,
     pub limits: Limits,
+    pub compare: Option<CompareWith>,
+}
+
+/// The run the shown graph is compared with (`serve --compare B`), and the last report, kept
+/// for as long as the shown graph is the same one.
+pub struct CompareWith {
+    /// How the page names B (the file given on the command line).
+    pub label: String,
+    pub input: Input,
+    pub tolerance: Tolerance,
+    last: Mutex<Option<(Arc<GraphDoc>, Arc<Report>)>>,
+}
+
+impl CompareWith {
+    pub fn new(label: String, input: Input, tolerance: Tolerance) -> CompareWith {
+        CompareWith {
+            label,
+            input,
+            tolerance,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The comparison of `current` (side A, the reference) with B; computed once per graph.
+    pub fn report(&self, current: &Current) -> Result<Arc<Report>, compare::CompareError> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((doc, report)) = last.as_ref() {
+            if Arc::ptr_eq(doc, &current.doc) {
+                return Ok(report.clone());
+            }
+        }
+        let values: &dyn ValueSource = match &current.values {
+            Some(v) => v.as_ref(),
+            None => &NoValues,
+        };
+        let report = Arc::new(compare::compare(
+            Side {
+                doc: &current.doc,
+                values,
+            },
+            Side {
+                doc: self.input.doc(),
+                values: self.input.values(),
+            },
+            self.tolerance,
+        )?);
+        *last = Some((current.doc.clone(), report.clone()));
+        Ok(report)
+    }
 }
 
 impl AppState {
     /// State showing `current`, able to trace `model` when one is given.
     pub fn new(current: Current, model: Option<Arc<Model>>, limits: Limits) -> AppState {
+        AppState::comparing(current, model, limits, None)
+    }
+
+    /// State as [`AppState::new`] that also compares whatever it shows with a second run
+    /// (`GET /api/diff`).
+    pub fn comparing(
+        current: Current,
+        model: Option<Arc<Model>>,
+        limits: Limits,
+        compare: Option<CompareWith>,
+    ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 current: RwLock::new(current),
@@ -121,8 +184,13 @@ impl AppState {
                     error: None,
                 }),
                 limits,
+                compare,
             }),
         }
+    }
+
+    pub fn compare(&self) -> Option<&CompareWith> {
+        self.inner.compare.as_ref()
     }
 
     pub fn current(&self) -> Current {
