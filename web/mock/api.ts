@@ -72,7 +72,7 @@ function mockApi(): Connect.NextHandleFunction {
         const counts = Array.from({ length: 64 }, (_, i) => Math.round(1000 * Math.exp(-(((i - 32) / 10) ** 2))));
         const rows = Math.min(64, t.ne[1]);
         const cols = Math.min(128, t.ne[0]);
-        const values = Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * t.stats!.std);
+        const values = Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * Number(t.stats!.std));
         return json(res, 200, {
           id,
           name: t.name,

@@ -49,20 +49,25 @@ export interface Location {
   col: number;
 }
 
+/** JSON has no NaN/Inf: the server writes them as these strings. */
+export type PrintedNum = number | 'nan' | 'inf' | '-inf';
+
+/**
+ * Statistics over every element, NaN/Inf counted but excluded from min/max/mean/std (which are
+ * "nan" when no element is finite). JSON has no NaN: non-finite numbers come as strings.
+ */
 export interface Stats {
   n: number;
-  min: number;
-  max: number;
-  mean: number;
-  std: number;
+  min: PrintedNum;
+  max: PrintedNum;
+  mean: PrintedNum;
+  std: PrintedNum;
   /** Sum of all elements, as llama.cpp's eval callback prints it. */
-  sum: number;
+  sum: PrintedNum;
   nan: number;
   inf: number;
 }
 
-/** JSON has no NaN/Inf: the server writes them as these strings. */
-export type PrintedNum = number | 'nan' | 'inf' | '-inf';
 
 /**
  * What llama.cpp's eval callback printed for a tensor (imported logs only): values at element
@@ -131,8 +136,9 @@ export interface TopToken {
   id: number;
   piece: string;
   text: string;
-  logit: number;
-  prob: number;
+  /** "nan"/"inf" when the logits were not finite (a run that overflowed). */
+  logit: PrintedNum;
+  prob: PrintedNum;
 }
 
 export interface RunInfo {
@@ -169,7 +175,8 @@ export interface TensorValues {
   name: string;
   ne: Ne;
   stats: Stats;
-  histogram: { min: number; max: number; counts: number[] };
+  /** Over the finite values; min/max null when there is none. */
+  histogram: { min: number | null; max: number | null; counts: number[] };
   heatmap: {
     rows: number;
     cols: number;
@@ -178,7 +185,8 @@ export interface TensorValues {
     row_label: string;
     col_label: string;
   };
-  sample: number[];
+  /** null where the value is NaN or ±Inf. */
+  sample: (number | null)[];
 }
 
 /** `GET /api/attention/{id}` for a `kq_soft_max-<il>` node. */
@@ -195,7 +203,8 @@ export interface Attention {
 
 /** `GET /api/code/{id}`. */
 export interface CodeRefs {
-  ours: { file: string; line: number; text: string };
+  /** null for a graph that came from elsewhere (an imported llama.cpp log). */
+  ours: { file: string; line: number; text: string } | null;
   kernel: { file: string; line: number; fn_name: string; text: string } | null;
   llama_cpp: { file: string; function: string; line: number; note: string } | null;
 }

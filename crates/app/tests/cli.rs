@@ -142,6 +142,62 @@ fn bad_prompts_are_refused() {
     assert!(!out.0.exists());
 }
 
+/// A model whose layer-3 attention norm holds a NaN: the run is traced to the end, the summary
+/// names where NaN first appears, and the trace file (NaN sums, no finite min) reads back.
+#[test]
+fn a_nan_in_the_weights_is_traced_and_saved() {
+    let bytes = common::smollm2_variant(|w| {
+        let t = w
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "blk.3.attn_norm.weight")
+            .expect("SmolLM2 has blk.3.attn_norm.weight");
+        assert_eq!(t.type_id, tt_core::GgmlType::F32.id());
+        t.data[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let model = TempFile::new("nan-model.gguf", &bytes);
+    let out = TempFile::reserve("nan.ttrace");
+    let o = run(&[
+        "trace",
+        model.0.to_str().unwrap(),
+        "--prompt",
+        "The capital of France is",
+        "--out",
+        out.0.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("NaN/Inf: "), "{text}");
+    assert!(text.contains("attn_norm-3"), "{text}");
+    let t = tt_core::trace::read(&out.0).expect("a trace with NaN reads back");
+    let norm = t
+        .doc
+        .tensors
+        .iter()
+        .find(|x| x.name == "attn_norm-3")
+        .expect("attn_norm-3");
+    let st = norm.stats.as_ref().unwrap();
+    assert_eq!(st.nan, 5, "one NaN weight column, 5 tokens");
+    assert!(st.sum.is_nan());
+    let logits = t
+        .doc
+        .tensors
+        .iter()
+        .find(|x| x.name == "result_output")
+        .unwrap();
+    let st = logits.stats.as_ref().unwrap();
+    assert_eq!(st.nan, st.n, "every logit is NaN");
+    assert!(
+        st.min.is_nan() && st.mean.is_nan(),
+        "no finite value: no min, no mean"
+    );
+    // layers before the NaN are untouched
+    let before = t.doc.tensors.iter().find(|x| x.name == "l_out-2").unwrap();
+    assert_eq!(before.stats.as_ref().unwrap().nan, 0);
+}
+
 #[test]
 fn trace_prints_tokens_prediction_and_nan_summary() {
     let model = common::smollm2_path();

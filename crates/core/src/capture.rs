@@ -378,16 +378,21 @@ impl StatsAcc {
     }
 
     fn finish(self) -> Stats {
-        let mean = if self.finite > 0 {
-            self.sum / self.finite as f64
-        } else {
-            0.0
-        };
-        let var = if self.finite > 0 {
-            (self.sum_sq / self.finite as f64 - mean * mean).max(0.0)
-        } else {
-            0.0
-        };
+        // no finite element: nothing to take a min, max, mean or spread of
+        if self.finite == 0 {
+            return Stats {
+                n: self.n,
+                min: f64::NAN,
+                max: f64::NAN,
+                mean: f64::NAN,
+                std: f64::NAN,
+                sum: f64::from(self.sum_f32),
+                nan: self.nan,
+                inf: self.inf,
+            };
+        }
+        let mean = self.sum / self.finite as f64;
+        let var = (self.sum_sq / self.finite as f64 - mean * mean).max(0.0);
         Stats {
             n: self.n,
             min: self.min,
@@ -687,6 +692,31 @@ mod tests {
         // 1e8 + 1 rounds back to 1e8 in f32; then -1e8 gives 0, then +1
         assert_eq!(s.sum, 1.0);
         assert_eq!((s.min, s.max, s.mean), (-1.0e8, 1.0e8, 0.5));
+    }
+
+    /// A tensor with no finite element has no min, max, mean or spread (not zeros), and its
+    /// statistics survive JSON (the trace document) as the strings "nan"/"inf".
+    #[test]
+    fn all_nan_stats_are_nan_and_round_trip_through_json() {
+        let s = stats_of(&[f32::NAN, f32::INFINITY, f32::NAN]);
+        assert_eq!((s.n, s.nan, s.inf), (3, 2, 1));
+        assert!(s.min.is_nan() && s.max.is_nan() && s.mean.is_nan() && s.std.is_nan());
+        assert!(s.sum.is_nan());
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            json.contains(r#""min":"nan""#) && json.contains(r#""sum":"nan""#),
+            "{json}"
+        );
+        let back: Stats = serde_json::from_str(&json).unwrap();
+        assert!(back.min.is_nan() && back.sum.is_nan());
+        assert_eq!((back.n, back.nan, back.inf), (3, 2, 1));
+
+        let inf = stats_of(&[1.0, f32::INFINITY]);
+        assert_eq!((inf.min, inf.max, inf.mean), (1.0, 1.0, 1.0));
+        assert_eq!(inf.sum, f64::INFINITY);
+        let back: Stats = serde_json::from_str(&serde_json::to_string(&inf).unwrap()).unwrap();
+        assert_eq!(back.sum, f64::INFINITY);
+        assert_eq!(back.max, 1.0);
     }
 
     #[test]

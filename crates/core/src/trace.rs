@@ -90,8 +90,11 @@ pub struct TopToken {
     pub id: u32,
     pub piece: String,
     pub text: String,
+    /// `"nan"`/`"inf"` in JSON when not finite (a run that overflowed).
+    #[serde(with = "nonfinite::scalar32")]
     pub logit: f32,
     /// Softmax over the whole vocabulary (computed in f64).
+    #[serde(with = "nonfinite::scalar")]
     pub prob: f64,
 }
 
@@ -144,15 +147,23 @@ pub struct Location {
 }
 
 /// Statistics over every element of a tensor (walked through its strides, like llama.cpp's
-/// printer), NaN and Inf excluded from min/max/mean/std but counted.
+/// printer), NaN and Inf excluded from min/max/mean/std but counted. With no finite element,
+/// min/max/mean/std are NaN. Non-finite numbers are written as the JSON strings `"nan"`,
+/// `"inf"`, `"-inf"` (JSON has no NaN), so a run that overflowed reads back as it was.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub n: u64,
+    #[serde(with = "nonfinite::scalar")]
     pub min: f64,
+    #[serde(with = "nonfinite::scalar")]
     pub max: f64,
+    #[serde(with = "nonfinite::scalar")]
     pub mean: f64,
+    #[serde(with = "nonfinite::scalar")]
     pub std: f64,
-    /// Sum of all elements as llama.cpp's eval callback prints it.
+    /// Sum of all elements as llama.cpp's eval callback prints it (f32, in order: NaN or ±Inf
+    /// when an element is, or when the f32 sum overflows).
+    #[serde(with = "nonfinite::scalar")]
     pub sum: f64,
     pub nan: u64,
     pub inf: u64,
@@ -222,6 +233,30 @@ mod nonfinite {
                 .into_iter()
                 .map(|n| from_num(n).map(|v| v as f32))
                 .collect()
+        }
+    }
+
+    pub mod scalar {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            to_num(*v).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            from_num(Num::<f64>::deserialize(d)?)
+        }
+    }
+
+    pub mod scalar32 {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+            to_num(*v).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+            from_num(Num::<f64>::deserialize(d)?).map(|v| v as f32)
         }
     }
 

@@ -148,7 +148,8 @@ export class Card {
 
   private histogram(v: TensorValues, into: HTMLElement): void {
     const { min, max, counts } = v.histogram;
-    if (counts.length === 0) return;
+    // no finite value (all NaN/Inf): nothing to draw
+    if (counts.length === 0 || min === null || max === null) return;
     const step = (max - min) / counts.length || 1;
     const xs = counts.map((_, i) => min + (i + 0.5) * step);
     const box = h('div', { class: 'hist', 'data-testid': 'histogram' });

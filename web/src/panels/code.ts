@@ -46,7 +46,8 @@ export class CodePanel {
 
   async show(refs: CodeRefs): Promise<void> {
     this.refs = refs;
-    this.tab = 'ours';
+    // a graph read from a llama.cpp log was not built by our code: start at what there is
+    this.tab = refs.ours ? 'ours' : refs.kernel ? 'kernel' : refs.llama_cpp ? 'llama_cpp' : 'ours';
     await this.render();
   }
 
@@ -54,7 +55,7 @@ export class CodePanel {
     const refs = this.refs;
     if (!refs) return;
     const tabs: [Tab, string, boolean][] = [
-      ['ours', 'built here', true],
+      ['ours', 'built here', refs.ours !== null],
       ['kernel', refs.kernel ? `kernel ${refs.kernel.fn_name}` : 'kernel', refs.kernel !== null],
       ['llama_cpp', 'llama.cpp', refs.llama_cpp !== null],
     ];
@@ -81,7 +82,13 @@ export class CodePanel {
       );
       return;
     }
-    const src = this.tab === 'ours' ? refs.ours : refs.kernel!;
+    const src = this.tab === 'ours' ? refs.ours : refs.kernel;
+    if (!src) {
+      this.where.textContent = 'this graph was read from a llama.cpp log: no line of ours built it, and its op has no kernel here';
+      this.editor = null;
+      this.body.replaceChildren();
+      return;
+    }
     this.where.textContent = `${src.file}:${src.line}${'fn_name' in src ? ` · ${src.fn_name}` : ''}`;
     if (!this.editor) {
       this.body.replaceChildren();

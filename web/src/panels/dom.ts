@@ -42,8 +42,10 @@ export function bytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(2)} ${units[i]}`;
 }
 
-/** Compact float for statistics. */
-export function num(v: number): string {
+/** Compact float for statistics; the server's "nan"/"inf" strings as they are, null as —. */
+export function num(v: number | string | null): string {
+  if (v === null) return '—';
+  if (typeof v === 'string') return v;
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(3);

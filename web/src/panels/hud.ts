@@ -86,6 +86,8 @@ export class Hud {
     this.badNext = 0;
     this.bad.textContent = `⚠ ${this.badIds.length} with NaN/Inf`;
     this.bad.style.display = this.badIds.length > 0 ? '' : 'none';
+    // the next trace uses the attention path of the graph on show unless the user says otherwise
+    this.fa.checked = doc.run?.flash_attn ?? doc.tensors.some((t) => t.op === 'FLASH_ATTN_EXT');
     const canTrace = m.source === 'gguf' || m.source === 'mock';
     this.prompt.disabled = this.run.disabled = !canTrace;
     this.prompt.title = canTrace ? '' : 'start the server with a GGUF model file to trace a prompt';

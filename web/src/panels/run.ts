@@ -38,7 +38,7 @@ export class RunPanel {
       { class: 'top5', 'data-testid': 'top5' },
       run.top.length > 0 && h('span', { class: 'muted', text: 'next:' }),
       ...run.top.slice(0, 5).map((t) =>
-        h('span', { title: `id ${t.id}, logit ${t.logit.toFixed(4)}` }, h('b', { class: 'tok', text: showPiece(t.text) }), h('span', { class: 'p', text: ` ${(t.prob * 100).toFixed(1)}%` })),
+        h('span', { title: `id ${t.id}, logit ${typeof t.logit === 'number' ? t.logit.toFixed(4) : t.logit}` }, h('b', { class: 'tok', text: showPiece(t.text) }), h('span', { class: 'p', text: typeof t.prob === 'number' ? ` ${(t.prob * 100).toFixed(1)}%` : ` ${t.prob}` })),
       ),
     );
     const lensBtn = h('button', {
@@ -76,7 +76,7 @@ export class RunPanel {
           'tbody',
           {},
           ...lens.layers.map((l) =>
-            h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), ...l.top.slice(0, 3).map((t) => h('td', { text: `${showPiece(t.text)} ${(t.prob * 100).toFixed(0)}%` }))),
+            h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), ...l.top.slice(0, 3).map((t) => h('td', { text: `${showPiece(t.text)} ${typeof t.prob === 'number' ? `${(t.prob * 100).toFixed(0)}%` : t.prob}` }))),
           ),
         ),
       ),
