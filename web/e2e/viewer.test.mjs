@@ -3,9 +3,12 @@
 // screenshots under web/test-results/ for a person to look at.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { launch } from './browser.mjs';
-import { smollm2Path, startServer } from './server.mjs';
+import { binaryPath, smollm2Path, startServer } from './server.mjs';
 
 const OUT = new URL('../test-results/', import.meta.url).pathname;
 mkdirSync(OUT, { recursive: true });
@@ -420,5 +423,75 @@ describe('trace errors reach the page', { skip: process.env.TT_MOCK === '1' && '
     assert.ok(msgs.some((m) => m.startsWith('trace: /api/trace:') && m.includes('over the budget')), JSON.stringify(msgs));
     assert.ok((await page.evaluate(() => window.__tt.graph().nodes)) > 900, 'the graph went away after a failed trace');
     await shot(page, '10-trace-refused');
+  });
+});
+
+describe('diff mode: flash attention on against off', { skip: process.env.TT_MOCK === '1' && 'the mock API has no diff' }, () => {
+  let server;
+  let browser;
+  let page;
+  let dir;
+  const errors = [];
+
+  before(async () => {
+    const model = smollm2Path();
+    if (!existsSync(model))
+      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    // B: the same prompt without flash attention, saved by the CLI
+    dir = mkdtempSync(join(tmpdir(), 'tt-e2e-diff-'));
+    const b = join(dir, 'fa-off.ttrace');
+    execFileSync(binaryPath(), ['trace', model, '--prompt', 'The capital of France is', '--flash-attn', 'off', '--out', b], { stdio: 'pipe' });
+    server = await startServer([model, '--prompt', 'The capital of France is', '--compare', b]);
+    browser = await launch();
+    page = await browser.context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/`);
+    await ready(page);
+    await page.getByTestId('diff').waitFor({ state: 'visible', timeout: 30_000 });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the first divergence, colours blocks by it, and explains a node in its card', async () => {
+    const api = await (await fetch(`${server.url}/api/diff`)).json();
+    const first = api.report.nodes[api.report.first_divergence];
+    assert.equal(first.name, 'attn_out-0');
+    const panel = page.getByTestId('diff');
+    assert.equal(await panel.getByTestId('diff-first-divergence').textContent(), 'attn_out-0');
+    const d = await page.evaluate(() => window.__tt.diff());
+    assert.equal(d.coloring, true);
+    assert.equal(d.firstDivergence, first.id_a);
+    assert.equal(d.counts.diverged, api.report.nodes.filter((n) => n.diverged).length);
+    assert.ok(d.counts.equal > 10, `only ${d.counts.equal} equal nodes`);
+    // the panel's counts are the page's
+    assert.match(await panel.getByTestId('diff-counts').textContent(), new RegExp(`diverges${d.counts.diverged}`));
+
+    // the opening view (embedding, layers 0-7): a difference that grows through the layers
+    // turns blocks orange-red; the same view in group colours has almost no orange
+    await page.keyboard.press('r');
+    await settle(page);
+    const colors = { diverged: [0xf0, 0x8a, 0x24], mlp: [0x5c, 0xc6, 0x6b] };
+    const on = await pixels(page, await shot(page, '11a-diff-colours'), colors, [220, 60, 900, 680]);
+    assert.ok(on.counts.diverged > 500, `few diverged-orange pixels in diff mode: ${on.counts.diverged}`);
+    await panel.getByTestId('diff-toggle').uncheck();
+    await page.waitForTimeout(300);
+    const off = await pixels(page, await shot(page, '11b-group-colours'), colors, [220, 60, 900, 680]);
+    assert.ok(off.counts.diverged < on.counts.diverged / 5, `diff colours stay after switching off: ${off.counts.diverged} vs ${on.counts.diverged}`);
+    assert.ok(off.counts.mlp > 200, `group colours did not come back: ${off.counts.mlp} MLP pixels`);
+    await panel.getByTestId('diff-toggle').check();
+
+    // fly to the first divergence: its pinned card says how far it is from B
+    await panel.getByTestId('diff-first-divergence').click();
+    await page.waitForFunction((id) => window.__tt.selected() === id, first.id_a);
+    const card = page.getByTestId('pinned-card');
+    assert.match(await card.getByTestId('diff-class').textContent(), /^diverges \(\d+ values\)$/);
+    const text = await card.textContent();
+    assert.ok(text.includes(`cos ${first.cosine.toFixed(6)}`), `card lacks the cosine ${first.cosine}: ${text}`);
+    await settle(page);
+    await shot(page, '11c-diff-first-divergence');
+    assert.deepEqual(errors, []);
   });
 });

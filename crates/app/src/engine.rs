@@ -493,6 +493,13 @@ pub fn logit_lens(
 /// Parses a size such as `512M`, `8G`, `1.5G`, `1048576` (binary units).
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
+    // a plain number of bytes, exponent included (`1e9`)
+    if let Ok(x) = t.parse::<f64>() {
+        if !(x.is_finite() && x >= 0.0 && x <= u64::MAX as f64) {
+            return Err(format!("size out of range: {s:?}"));
+        }
+        return Ok(x as u64);
+    }
     let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => {
             let unit = t[i..].trim().to_ascii_uppercase();
@@ -516,6 +523,23 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("size out of range: {s:?}"));
     }
     Ok((x * mult as f64) as u64)
+}
+
+/// `--threads N`: from 1 to 4 × the cores of this machine (more only adds contention, and a
+/// typo like 100000 would try to start that many threads).
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max = 4 * cores;
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of threads, found {s:?}"))?;
+    if n == 0 || n > max {
+        return Err(format!(
+            "expected 1 to {max} threads (4 × the {cores} cores here), found {n}"
+        ));
+    }
+    Ok(n)
 }
 
 /// 1536 → "1.5 KiB".

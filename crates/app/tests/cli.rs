@@ -84,6 +84,53 @@ fn missing_truncated_and_corrupt_files_are_one_line_errors() {
     );
 }
 
+/// Outputs that cannot or must not be written are refused before any work; a directory or a
+/// FIFO given as the model is named as such; absurd thread counts are refused by the parser.
+#[test]
+fn bad_outputs_and_inputs_are_refused_up_front() {
+    let model = common::smollm2_path();
+    let m = model.to_str().unwrap();
+    let before = std::fs::metadata(&model).unwrap().len();
+    assert_fails(
+        &run(&["trace", m, "--prompt", "hi", "--out", m]),
+        &["is the input", "another output name"],
+    );
+    assert_eq!(
+        std::fs::metadata(&model).unwrap().len(),
+        before,
+        "the model is untouched"
+    );
+    assert_fails(
+        &run(&[
+            "trace",
+            m,
+            "--prompt",
+            "hi",
+            "--out",
+            "/no/such/dir/x.ttrace",
+        ]),
+        &["/no/such/dir", "does not exist"],
+    );
+    assert_fails(
+        &run(&["trace", m, "--prompt", "hi", "--out", "/dev/null"]),
+        &["/dev/null", "not a regular file"],
+    );
+    let dir = std::env::temp_dir();
+    assert_fails(
+        &run(&["inspect", dir.to_str().unwrap()]),
+        &["expected a GGUF model file, found a directory"],
+    );
+    let o = run(&["trace", m, "--prompt", "hi", "--threads", "100000"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cores here"), "{}", stderr(&o));
+    let o = run(&["graph", m, "--tokens", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_fails(
+        &run(&["serve", "--trace", m, "--no-open"]),
+        &["is a GGUF model, not a run"],
+    );
+}
+
 #[test]
 fn unsupported_architecture_is_refused() {
     let f = TempFile::new("gemma.gguf", &common::smollm2_as_arch("gemma3"));

@@ -278,9 +278,13 @@ fn has_values(t: &TensorDoc, side: &Side) -> bool {
         || (t.values.is_some() && side.values.values(t).is_some())
 }
 
-/// Refuse documents of different models (architecture, shape hyperparameters) or prompts.
-fn same_model(a: &GraphDoc, b: &GraphDoc) -> Result<(), CompareError> {
-    let (ma, mb) = (&a.model, &b.model);
+/// Whether two models have the same shape (architecture and the [`SAME_MODEL_KEYS`]
+/// hyperparameters): the test for comparing their runs, or for reading one's trace with the
+/// other's weights.
+pub fn same_shape(
+    ma: &crate::trace::ModelInfo,
+    mb: &crate::trace::ModelInfo,
+) -> Result<(), CompareError> {
     if !ma.architecture.is_empty()
         && !mb.architecture.is_empty()
         && ma.architecture != mb.architecture
@@ -302,6 +306,12 @@ fn same_model(a: &GraphDoc, b: &GraphDoc) -> Result<(), CompareError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Refuse documents of different models (architecture, shape hyperparameters) or prompts.
+fn same_model(a: &GraphDoc, b: &GraphDoc) -> Result<(), CompareError> {
+    same_shape(&a.model, &b.model)?;
     let ids = |d: &GraphDoc| -> Vec<u32> {
         d.run
             .as_ref()

@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod llamacpp_import;
 pub mod llamacpp_log;
 pub mod op;
+pub mod outpath;
 pub mod quant;
 mod record;
 pub mod trace;

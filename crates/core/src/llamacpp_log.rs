@@ -156,12 +156,33 @@ pub struct EvalLog {
 const CURRENT_PREFIX: &str = "common_debug_cb_eval:";
 const LEGACY_PREFIX: &str = "ggml_debug:";
 
+/// Largest log read: an eval-callback log prints a few values per node, so even a 405B
+/// model's run is far smaller.
+pub const MAX_LOG_BYTES: u64 = 1 << 30;
+
 /// Read and parse a log file.
 pub fn parse_file(path: &Path) -> Result<EvalLog, LogError> {
-    let text = std::fs::read(path).map_err(|source| LogError::Io {
+    let io = |source| LogError::Io {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "expected a log file, found a directory or special file",
+        )));
+    }
+    if meta.len() > MAX_LOG_BYTES {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{} bytes is more than any eval-callback log (at most {MAX_LOG_BYTES})",
+                meta.len()
+            ),
+        )));
+    }
+    let text = std::fs::read(path).map_err(io)?;
     parse(&String::from_utf8_lossy(&text))
 }
 

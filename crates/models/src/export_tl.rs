@@ -24,7 +24,7 @@ pub const FORMAT: &str = "tensor-trace/transformer-lens-activations";
 pub enum ExportError {
     #[error("the graph has no `{what}`: not a traced transformer run")]
     NotATransformer { what: String },
-    #[error("`{name}` has no complete captured values (the trace kept {found}); trace again with a larger --budget")]
+    #[error("`{name}` has no complete captured values (the trace kept {found}); trace again with a larger --memory-budget")]
     MissingValues { name: String, found: String },
     #[error("`{name}`: expected {expected} values for {hook}, found {found}")]
     Size {
@@ -43,6 +43,8 @@ pub enum ExportError {
     },
     #[error("writing {path}: {message}")]
     Safetensors { path: String, message: String },
+    #[error(transparent)]
+    OutPath(#[from] tt_core::outpath::OutPathError),
 }
 
 /// One exported array: row-major `shape`.
@@ -335,6 +337,7 @@ fn convert(
 /// a failure leaves no partial file.
 pub fn write_safetensors(path: &Path, export: &TlExport) -> Result<(), ExportError> {
     use safetensors::tensor::{Dtype, TensorView};
+    tt_core::outpath::check(path, &[])?;
     let shown = path.display().to_string();
     let bytes: Vec<Vec<u8>> = export
         .tensors

@@ -67,6 +67,17 @@ impl Input {
 
 /// Open a trace, an eval-callback log or a graph document JSON, by its content.
 pub fn load(path: &Path) -> anyhow::Result<Input> {
+    let meta = std::fs::metadata(path).with_context(|| format!("opening {}", path.display()))?;
+    anyhow::ensure!(
+        meta.is_file(),
+        "{}: expected a .ttrace, an eval-callback log or a graph JSON file, found a {}",
+        path.display(),
+        if meta.is_dir() {
+            "directory"
+        } else {
+            "special file (device, FIFO or socket)"
+        }
+    );
     let mut head = [0u8; 9];
     let n = {
         use std::io::Read;
@@ -100,6 +111,12 @@ pub fn load(path: &Path) -> anyhow::Result<Input> {
     }
     let first = head[..n].iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
+        anyhow::ensure!(
+            meta.len() <= 1 << 30,
+            "{}: {} bytes is larger than any graph document (at most 1 GiB)",
+            path.display(),
+            meta.len()
+        );
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let doc: GraphDoc = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: not a graph document", path.display()))?;
@@ -114,6 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--tolerance must be a non-negative number, got {}",
         args.tolerance
     );
+    if let Some(p) = args.json.as_ref().filter(|p| p.as_os_str() != "-") {
+        tt_core::outpath::check(p, &[&args.a, &args.b])?;
+    }
     let a = load(&args.a)?;
     let b = load(&args.b)?;
     let report = compare::compare(

@@ -48,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.layer.is_none() || args.format == Format::Dot,
         "--layer applies to --format dot only"
     );
+    tt_core::outpath::check(&args.out, &[&args.trace])?;
     let input = load(&args.trace)?;
     let doc = input.doc();
     match args.format {

@@ -28,7 +28,7 @@ pub struct Args {
 
     /// Tokens in the micro-batch the graph is built for (default: 5 for a model, a preset's
     /// default prompt length for a preset)
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub tokens: Option<u32>,
 
     /// Print the graph document as JSON instead of a table

@@ -28,6 +28,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(path) = &args.out {
+        tt_core::outpath::check(path, &[&args.log])?;
+    }
     let start = Instant::now();
     let doc = import(&args.log)?;
     let elapsed = start.elapsed();
@@ -66,6 +69,7 @@ pub fn write_doc(path: &Path, doc: &GraphDoc) -> anyhow::Result<()> {
 
 /// Write `bytes` to a temporary file next to `path`, then rename: never a partial `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    tt_core::outpath::check(path, &[])?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -109,13 +113,18 @@ fn summary(doc: &GraphDoc, out: &mut impl Write) -> anyhow::Result<()> {
     )?;
     if let Some(r) = run {
         let ids: Vec<String> = r.tokens.iter().map(|t| t.id.to_string()).collect();
-        writeln!(
-            out,
-            "tokens: [{}]; context {} cells, attention reads {}",
-            ids.join(", "),
-            r.n_ctx,
-            r.n_kv
-        )?;
+        // n_kv is known only when the log prints the attention's K view (FA off)
+        let reads = if r.n_kv > 0 {
+            format!(", attention reads {}", r.n_kv)
+        } else {
+            String::new()
+        };
+        let ctx = if r.n_ctx > 0 {
+            format!("; context {} cells{reads}", r.n_ctx)
+        } else {
+            reads
+        };
+        writeln!(out, "tokens: [{}]{ctx}", ids.join(", "))?;
     }
     Ok(())
 }

@@ -48,6 +48,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let gguf =
         GgufFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
     let hp = HParams::from_metadata(&gguf).with_context(|| format!("{}", args.model.display()))?;
+    // another model's norm and output weights would give confident nonsense (or NaN)
+    let info = tt_core::trace::ModelInfo {
+        architecture: hp.arch.clone(),
+        hparams: hp.to_json(),
+        ..Default::default()
+    };
+    tt_core::compare::same_shape(&input.doc().model, &info).with_context(|| {
+        format!(
+            "{} was not traced with {}",
+            args.trace.display(),
+            args.model.display()
+        )
+    })?;
     let tok = Tokenizer::from_gguf(&gguf).ok();
     let layers = lens::logit_lens(
         &hp,

@@ -68,7 +68,7 @@ pub struct Args {
     pub no_open: bool,
 
     /// Threads for computing traces (default: all cores)
-    #[arg(long)]
+    #[arg(long, value_parser = engine::parse_threads)]
     pub threads: Option<usize>,
 
     /// Largest trace accepted, e.g. 512M, 8G

@@ -34,7 +34,7 @@ pub struct Args {
     pub out: Option<PathBuf>,
 
     /// Threads to compute with (default: all cores)
-    #[arg(long)]
+    #[arg(long, value_parser = engine::parse_threads)]
     pub threads: Option<usize>,
 
     /// Largest trace accepted, e.g. 512M, 8G
@@ -44,6 +44,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let out_path = args.out.clone().unwrap_or_else(|| default_out(&args.model));
+    // before the work: a trace that cannot be saved is not started
+    tt_core::outpath::check(&out_path, &[&args.model])?;
     let model = {
         let sp = progress::spinner(&format!("loading {}", args.model.display()));
         let m = Model::open(&args.model)?;

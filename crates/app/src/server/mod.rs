@@ -86,7 +86,14 @@ async fn api_not_found(uri: axum::http::Uri) -> ApiError {
 pub async fn bind(host: IpAddr, port: u16) -> anyhow::Result<tokio::net::TcpListener> {
     let addr = SocketAddr::new(host, port);
     tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr} (is another server using port {port}? try --port)")
+        if port == 0 {
+            format!("cannot listen on {addr} (is {host} an address of this machine? see --host)")
+        } else {
+            format!(
+                "cannot listen on {addr} (is another server using port {port}? try --port; \
+                 is {host} an address of this machine? see --host)"
+            )
+        }
     })
 }
 

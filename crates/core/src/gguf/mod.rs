@@ -169,6 +169,19 @@ impl Bytes {
 
     /// Memory-maps `path`. An empty file is not mapped (mapping zero bytes fails on some systems).
     fn map(path: &Path) -> std::io::Result<Bytes> {
+        // a directory cannot be mapped ("No such device"), and opening a FIFO would block
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() {
+                "a directory"
+            } else {
+                "a device, FIFO or socket"
+            };
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("expected a GGUF model file, found {what}"),
+            ));
+        }
         let file = File::open(path)?;
         if file.metadata()?.len() == 0 {
             return Ok(Bytes::Owned(Vec::new()));
