@@ -1,4 +1,4 @@
-// A mock of the tensor-trace HTTP API (/work/notes/api.md) as a Vite plugin, for developing
+// A mock of the tensor-trace HTTP API (docs/API.md) as a Vite plugin, for developing
 // the viewer without the Rust server: `npx vite --mode mock` / `npx vite preview --mode mock`
 // (`TT_MOCK_GRAPH=test/fixtures/smollm2-fa-off.json.gz` serves a real imported graph).
 // Graphs come from mock/llama-graph.ts; tensor values, attention and code are synthetic and the

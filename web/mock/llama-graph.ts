@@ -1,6 +1,6 @@
 // A development/test stand-in for the server's LLaMA graphs: builds a GraphDoc with the node
 // structure llama.cpp builds for the `llama` architecture (names, ops, shapes and execution
-// order as listed in /work/shared/reference/smollm2/graph-summary.md, flash attention on or
+// order as listed in testdata/reference/smollm2/graph-summary.md, flash attention on or
 // off), for any hyperparameters. Used by the unit tests (a SmolLM2-shaped graph) and by the
 // mock API of `vite --mode mock` (8B and 405B presets) until/unless the real server runs.
 // Source locations and statistics are made up and `model.source` is "mock", so nothing here

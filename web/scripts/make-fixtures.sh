@@ -1,10 +1,10 @@
 #!/bin/sh
 # Makes web/test/fixtures/smollm2-fa-{on,off}.json.gz: the real graphs llama.cpp computed for
-# SmolLM2-135M Q4_1 on "The capital of France is" (shared/reference/smollm2/eval-callback-*.log),
+# SmolLM2-135M Q4_1 on "The capital of France is" (testdata/reference/smollm2/eval-callback-*.log),
 # imported by `tensor-trace import`, without the printed values (`printed`, large and not needed
 # by the viewer's unit tests), minified and gzipped.
 #
-#   scripts/make-fixtures.sh [path/to/tensor-trace] [path/to/shared/reference]
+#   scripts/make-fixtures.sh [path/to/tensor-trace] [path/to/testdata/reference]
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/../target/release/tensor-trace}

@@ -1,5 +1,5 @@
 // The one contract with the Rust side: types mirroring `tt_core::trace::GraphDoc`
-// (crates/core/src/trace.rs) and the HTTP API of /work/notes/api.md, field for field, plus
+// (crates/core/src/trace.rs) and the HTTP API of docs/API.md, field for field, plus
 // the fetch helpers. Nothing here knows about three.js or the DOM; every helper throws an
 // `ApiError` whose message is the server's `{error}` text, so the page can show it as is.
 

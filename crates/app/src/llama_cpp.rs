@@ -3,7 +3,7 @@
 //!
 //! This is a table of facts (file, function, line) for llama.cpp commit
 //! `0c1e57098bba43ac29e6e3b677cdceebdd22334f`, transcribed from
-//! /work/shared/reference/llama-cpp-source-map.md; no llama.cpp code is reproduced. A node is
+//! testdata/reference/llama-cpp-source-map.md; no llama.cpp code is reproduced. A node is
 //! matched by its name with the layer number taken out (`Qcur-0 (view)` → `Qcur (view)`), its
 //! printed op, and, where the two paths differ, whether the graph uses flash attention.
 

@@ -1,4 +1,4 @@
-//! Every endpoint of the HTTP API (the contract in /work/notes/api.md, mirrored by
+//! Every endpoint of the HTTP API (the contract in docs/API.md, mirrored by
 //! web/src/api.ts), its answers and its errors, through the router (`tower::ServiceExt::oneshot`)
 //! and once through a real server on an ephemeral 127.0.0.1 port.
 //!

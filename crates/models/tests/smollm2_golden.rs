@@ -1,7 +1,7 @@
 //! Golden test: the LLaMA graph built from SmolLM2-135M's GGUF (metadata and tensor table only)
 //! equals, node for node, what llama.cpp computed for the same 5-token prompt: same order, name,
 //! op, type, shape, and the same two printed sources (name and shape). The reference is
-//! llama-eval-callback's dump (shared/reference/smollm2/eval-callback-fa-{off,on}.log).
+//! llama-eval-callback's dump (testdata/reference/smollm2/eval-callback-fa-{off,on}.log).
 //!
 //! Needs the model from `scripts/fetch-test-data` (in `$TENSOR_TRACE_DATA`, default
 //! `~/.cache/tensor-trace`) and the reference directory (`$TENSOR_TRACE_REFERENCE`, default

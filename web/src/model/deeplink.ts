@@ -1,6 +1,6 @@
 // Deep links: the page URL hash holds the selected node, the camera and (when not the server's
 // current graph) the preset, `#preset=llama-3.1-8b&node=attn_out-3&cam=x,y,z,tx,ty,tz`
-// (/work/notes/api.md). Parsing never throws: what cannot be read is reported in `problems` so
+// (docs/API.md). Parsing never throws: what cannot be read is reported in `problems` so
 // the page can say so instead of showing a blank screen.
 
 export interface Camera {

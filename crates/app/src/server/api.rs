@@ -1,4 +1,4 @@
-//! The handlers of every `/api/` endpoint (the contract is /work/notes/api.md, mirrored by
+//! The handlers of every `/api/` endpoint (the contract is docs/API.md, mirrored by
 //! web/src/api.ts). Each returns JSON or an [`ApiError`]; none touches the filesystem: source
 //! files come from the embedded table, model files were opened at start from the command line.
 
