@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch } from './browser.mjs';
@@ -492,6 +492,71 @@ describe('diff mode: flash attention on against off', { skip: process.env.TT_MOC
     assert.ok(text.includes(`cos ${first.cosine.toFixed(6)}`), `card lacks the cosine ${first.cosine}: ${text}`);
     await settle(page);
     await shot(page, '11c-diff-first-divergence');
+    assert.deepEqual(errors, []);
+  });
+});
+
+describe('a run that produced NaN', { skip: process.env.TT_MOCK === '1' && 'the mock API has no NaN run' }, () => {
+  let server;
+  let browser;
+  let page;
+  let dir;
+  const errors = [];
+
+  before(async () => {
+    const model = smollm2Path();
+    if (!existsSync(model))
+      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    // a copy of SmolLM2 with one NaN in layer 3's norm weight (written by the gguf package)
+    dir = mkdtempSync(join(tmpdir(), 'tt-e2e-nan-'));
+    const bad = join(dir, 'nan.gguf');
+    copyFileSync(model, bad);
+    execFileSync('python3', [
+      '-c',
+      [
+        'import sys, numpy as np',
+        'from gguf import GGUFReader',
+        "r = GGUFReader(sys.argv[1], 'r+')",
+        "t = next(t for t in r.tensors if t.name == 'blk.3.attn_norm.weight')",
+        't.data[2] = np.nan',
+        'r.data.flush()',
+      ].join('\n'),
+      bad,
+    ]);
+    const trace = join(dir, 'nan.ttrace');
+    execFileSync(binaryPath(), ['trace', bad, '--prompt', 'The capital of France is', '--out', trace], { stdio: 'pipe' });
+    server = await startServer(['--trace', trace]);
+    browser = await launch();
+    page = await browser.context.newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/`);
+    await ready(page);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads, counts the tensors with NaN, and shows a card without numbers to invent', async () => {
+    const doc = await (await fetch(`${server.url}/api/graph`)).json();
+    const bad = doc.nodes.filter((id) => doc.tensors[id].stats && doc.tensors[id].stats.nan + doc.tensors[id].stats.inf > 0);
+    assert.ok(bad.length > 100, `only ${bad.length} tensors with NaN`);
+    assert.equal(await page.getByTestId('nan-inf').textContent(), `⚠ ${bad.length} with NaN/Inf`);
+    // the first tensor with NaN is layer 3's norm, which the button flies to
+    await page.getByTestId('nan-inf').click();
+    const first = await page.evaluate(() => window.__tt.selected());
+    assert.equal(doc.tensors[first].name, 'attn_norm-3');
+    await page.evaluate(() => window.__tt.focus('result_output'));
+    const card = page.getByTestId('pinned-card');
+    await card.getByTestId('naninf').waitFor({ state: 'visible' });
+    assert.equal(await card.getByTestId('naninf').textContent(), '⚠ 49152 NaN, 0 Inf');
+    const text = await card.textContent();
+    assert.ok(text.includes('nan / nan'), `min / max of an all-NaN tensor: ${text}`);
+    // the top-5 of a NaN run has no probabilities to show
+    assert.match(await page.getByTestId('top5').textContent(), /no prediction: the logits are NaN/);
+    await settle(page);
+    await shot(page, '12-nan-run');
     assert.deepEqual(errors, []);
   });
 });

@@ -38,7 +38,7 @@ function mockApi(): Connect.NextHandleFunction {
   let current: GraphDoc = file
     ? (JSON.parse((file.endsWith('.gz') ? gunzipSync(readFileSync(file)) : readFileSync(file)).toString('utf8')) as GraphDoc)
     : presetGraph('llama-3.1-8b')!;
-  let status: TraceStatus = { state: 'idle', progress: { done: 0, total: 0, stage: '' } };
+  let status: TraceStatus = { state: 'idle', job: 0, progress: { done: 0, total: 0, stage: '' } };
 
   return (req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -131,13 +131,13 @@ function mockApi(): Connect.NextHandleFunction {
         if (prompt.trim().length === 0) return json(res, 400, { error: 'the prompt is empty' });
         if (status.state === 'running') return json(res, 409, { error: 'a trace is already running' });
         const total = 30;
-        status = { state: 'running', progress: { done: 0, total, stage: 'computing' } };
+        status = { state: 'running', job: status.job + 1, progress: { done: 0, total, stage: 'computing' } };
         const timer = setInterval(() => {
           status.progress.done += 3;
           if (status.progress.done >= total) {
             clearInterval(timer);
             current = llamaGraph(SMOLLM2, 5, fa, true);
-            status = { state: 'done', progress: { done: total, total, stage: 'done' } };
+            status = { state: 'done', job: status.job, progress: { done: total, total, stage: 'done' } };
           }
         }, 100);
         json(res, 200, { job: 1 });

@@ -8,7 +8,7 @@
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/../target/release/tensor-trace}
-ref=${2:-$here/../../shared/reference}
+ref=${2:-$here/../../testdata/reference}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for fa in on off; do

@@ -180,8 +180,8 @@ export interface TensorValues {
   heatmap: {
     rows: number;
     cols: number;
-    /** rows × cols block means, row-major. */
-    values: number[];
+    /** rows × cols block means, row-major; null where a mean is NaN/Inf. */
+    values: (number | null)[];
     row_label: string;
     col_label: string;
   };
@@ -214,6 +214,8 @@ export type TraceState = 'idle' | 'running' | 'done' | 'failed';
 /** `GET /api/trace/status`. */
 export interface TraceStatus {
   state: TraceState;
+  /** Number of the last job started (0: none yet). */
+  job: number;
   progress: { done: number; total: number; stage: string };
   error?: string;
 }

@@ -706,6 +706,53 @@ async fn lens_ends_with_the_model_prediction() {
     assert_eq!(last["logit"].as_f64().unwrap() as f32, top[0].logit);
 }
 
+// ---------------------------------------------------------------- a run with NaN
+
+/// A run whose layer-3 norm weight holds a NaN: every answer is still JSON, non-finite numbers
+/// come as "nan" strings, a tensor with no finite value has no histogram range.
+#[tokio::test]
+async fn a_nan_run_is_served_as_json() {
+    let bytes = common::smollm2_variant(|w| {
+        let t = w
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "blk.3.attn_norm.weight")
+            .unwrap();
+        t.data[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let path = std::env::temp_dir().join(format!("tt-api-nan-{}.gguf", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let m = Model::open(&path).unwrap();
+    let t = m.trace(&options(PROMPT, true), &mut |_| {}).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let app = app(Current::traced(t), None, Limits::default());
+    let (status, doc) = get(&app, "/api/graph").await;
+    assert_eq!(status, StatusCode::OK);
+    let top = &doc["run"]["top"][0];
+    assert_eq!(top["prob"], "nan", "{top}");
+    let logits = doc["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "result_output")
+        .unwrap();
+    assert_eq!(logits["stats"]["min"], "nan");
+    assert_eq!(logits["stats"]["nan"], 49152);
+    let (status, v) = get(&app, &format!("/api/tensor/{}", logits["id"])).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["stats"]["sum"], "nan");
+    assert_eq!(v["histogram"]["min"], Value::Null);
+    assert_eq!(
+        v["histogram"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum::<u64>(),
+        0
+    );
+}
+
 // ---------------------------------------------------------------- diff mode
 
 /// A traced run saved to a file and read back as `serve --compare` reads it.

@@ -218,6 +218,11 @@ fn a_nan_in_the_weights_is_traced_and_saved() {
     let text = stdout(&o);
     assert!(text.contains("NaN/Inf: "), "{text}");
     assert!(text.contains("attn_norm-3"), "{text}");
+    assert!(
+        text.contains("no prediction: the logits are NaN/Inf"),
+        "{text}"
+    );
+    assert!(!text.contains("p = NaN"), "{text}");
     let t = tt_core::trace::read(&out.0).expect("a trace with NaN reads back");
     let norm = t
         .doc

@@ -184,13 +184,18 @@ export class Card {
     if (!ctx) return;
     const img = ctx.createImageData(cols, rows);
     let scale = 0;
-    for (const x of values) if (Number.isFinite(x)) scale = Math.max(scale, Math.abs(x));
+    let bad = 0;
+    for (const x of values) if (typeof x === 'number' && Number.isFinite(x)) scale = Math.max(scale, Math.abs(x));
     values.forEach((x, i) => {
-      const [r, g, b] = Number.isFinite(x) ? diverging(scale > 0 ? x / scale : 0) : [0, 255, 0];
+      // a cell whose mean is NaN/Inf (null in JSON): bright green, named in the hint
+      const finite = typeof x === 'number' && Number.isFinite(x);
+      if (!finite) bad++;
+      const [r, g, b] = finite ? diverging(scale > 0 ? x / scale : 0) : [0, 255, 0];
       img.data.set([r, g, b, 255], 4 * i);
     });
     ctx.putImageData(img, 0, 0);
     c.style.height = `${Math.min(120, Math.max(24, (rows / cols) * 340))}px`;
-    into.append(c, h('div', { class: 'hint', text: `heatmap: ${rows} ${row_label} × ${cols} ${col_label} (block means, ±${num(scale)})` }));
+    const badText = bad > 0 ? `; green: ${bad === values.length ? 'every' : bad} cell${bad === 1 ? '' : 's'} NaN/Inf` : '';
+    into.append(c, h('div', { class: 'hint', text: `heatmap: ${rows} ${row_label} × ${cols} ${col_label} (block means, ±${num(scale)}${badText})` }));
   }
 }

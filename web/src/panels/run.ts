@@ -33,11 +33,14 @@ export class RunPanel {
         h('span', { class: 'tok', title: `id ${t.id}, piece ${t.piece}` }, showPiece(t.text || t.piece || `#${t.id}`), h('sub', { text: String(i) })),
       ),
     );
+    // logits that are NaN rank nothing: say so instead of listing arbitrary tokens
+    const noPrediction = run.top.length > 0 && run.top.every((t) => typeof t.prob !== 'number');
     const top = h(
       'div',
       { class: 'top5', 'data-testid': 'top5' },
       run.top.length > 0 && h('span', { class: 'muted', text: 'next:' }),
-      ...run.top.slice(0, 5).map((t) =>
+      noPrediction && h('span', { class: 'bad', text: 'no prediction: the logits are NaN/Inf' }),
+      ...(noPrediction ? [] : run.top.slice(0, 5)).map((t) =>
         h('span', { title: `id ${t.id}, logit ${typeof t.logit === 'number' ? t.logit.toFixed(4) : t.logit}` }, h('b', { class: 'tok', text: showPiece(t.text) }), h('span', { class: 'p', text: typeof t.prob === 'number' ? ` ${(t.prob * 100).toFixed(1)}%` : ` ${t.prob}` })),
       ),
     );

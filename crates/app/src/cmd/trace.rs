@@ -122,7 +122,15 @@ fn report(trace: &Trace, out: &mut impl Write) -> std::io::Result<()> {
             run.n_threads,
             run.compute_ms
         )?;
-        for (rank, t) in run.top.iter().take(5).enumerate() {
+        // NaN logits rank nothing: listing tokens 0..4 would look like a prediction
+        if !run.top.is_empty() && run.top.iter().all(|t| !t.prob.is_finite()) {
+            writeln!(
+                out,
+                "  no prediction: the logits are NaN/Inf (see where they first appear below)"
+            )?;
+        }
+        let ranked = run.top.iter().filter(|t| t.prob.is_finite());
+        for (rank, t) in ranked.take(5).enumerate() {
             writeln!(
                 out,
                 "  {}. {:>7}  {:<20}  p = {:.6}  logit = {:.4}",
