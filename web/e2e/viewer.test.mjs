@@ -60,6 +60,34 @@ async function settle(page) {
   await page.waitForTimeout(300);
 }
 
+/** The SmolLM2 test model, or a clear failure saying how to get it. */
+function requireSmollm2() {
+  const model = smollm2Path();
+  if (!existsSync(model))
+    throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+  return model;
+}
+
+/** A server started with `args`, a browser page on it (page errors collected), ready. */
+async function openViewer(args) {
+  const server = await startServer(args);
+  const browser = await launch();
+  const page = await browser.context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.url}/`);
+  await ready(page);
+  return {
+    server,
+    page,
+    errors,
+    close: async () => {
+      await browser.close();
+      await server.stop();
+    },
+  };
+}
+
 /** Hovers a block by name; returns the screen point. */
 async function hover(page, ref) {
   await page.evaluate((r) => window.__tt.view(r), ref);
@@ -316,11 +344,10 @@ describe('a traced SmolLM2 run', () => {
   let server;
   let browser;
   let page;
-  const model = smollm2Path();
+  let model;
 
   before(async () => {
-    if (!existsSync(model))
-      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    model = requireSmollm2();
     server = await startServer(process.env.TT_MOCK === '1' ? [] : [model]);
     browser = await launch();
     page = await browser.context.newPage();
@@ -397,9 +424,7 @@ describe('trace errors reach the page', { skip: process.env.TT_MOCK === '1' && '
   let page;
 
   before(async () => {
-    const model = smollm2Path();
-    if (!existsSync(model))
-      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    const model = requireSmollm2();
     // a budget no trace fits in: the server refuses with 413 and says why
     server = await startServer([model, '--memory-budget', '64K']);
     browser = await launch();
@@ -427,31 +452,23 @@ describe('trace errors reach the page', { skip: process.env.TT_MOCK === '1' && '
 });
 
 describe('diff mode: flash attention on against off', { skip: process.env.TT_MOCK === '1' && 'the mock API has no diff' }, () => {
-  let server;
-  let browser;
+  let v;
   let page;
+  let server;
   let dir;
-  const errors = [];
 
   before(async () => {
-    const model = smollm2Path();
-    if (!existsSync(model))
-      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    const model = requireSmollm2();
     // B: the same prompt without flash attention, saved by the CLI
     dir = mkdtempSync(join(tmpdir(), 'tt-e2e-diff-'));
     const b = join(dir, 'fa-off.ttrace');
     execFileSync(binaryPath(), ['trace', model, '--prompt', 'The capital of France is', '--flash-attn', 'off', '--out', b], { stdio: 'pipe' });
-    server = await startServer([model, '--prompt', 'The capital of France is', '--compare', b]);
-    browser = await launch();
-    page = await browser.context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${server.url}/`);
-    await ready(page);
+    v = await openViewer([model, '--prompt', 'The capital of France is', '--compare', b]);
+    ({ page, server } = v);
     await page.getByTestId('diff').waitFor({ state: 'visible', timeout: 30_000 });
   });
   after(async () => {
-    await browser?.close();
-    await server?.stop();
+    await v?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -492,21 +509,18 @@ describe('diff mode: flash attention on against off', { skip: process.env.TT_MOC
     assert.ok(text.includes(`cos ${first.cosine.toFixed(6)}`), `card lacks the cosine ${first.cosine}: ${text}`);
     await settle(page);
     await shot(page, '11c-diff-first-divergence');
-    assert.deepEqual(errors, []);
+    assert.deepEqual(v.errors, []);
   });
 });
 
 describe('a run that produced NaN', { skip: process.env.TT_MOCK === '1' && 'the mock API has no NaN run' }, () => {
-  let server;
-  let browser;
+  let v;
   let page;
+  let server;
   let dir;
-  const errors = [];
 
   before(async () => {
-    const model = smollm2Path();
-    if (!existsSync(model))
-      throw new Error(`SmolLM2 test model missing at ${model}: run scripts/fetch-test-data (CI always fetches it)`);
+    const model = requireSmollm2();
     // a copy of SmolLM2 with one NaN in layer 3's norm weight (written by the gguf package)
     dir = mkdtempSync(join(tmpdir(), 'tt-e2e-nan-'));
     const bad = join(dir, 'nan.gguf');
@@ -525,16 +539,11 @@ describe('a run that produced NaN', { skip: process.env.TT_MOCK === '1' && 'the 
     ]);
     const trace = join(dir, 'nan.ttrace');
     execFileSync(binaryPath(), ['trace', bad, '--prompt', 'The capital of France is', '--out', trace], { stdio: 'pipe' });
-    server = await startServer(['--trace', trace]);
-    browser = await launch();
-    page = await browser.context.newPage();
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${server.url}/`);
-    await ready(page);
+    v = await openViewer(['--trace', trace]);
+    ({ page, server } = v);
   });
   after(async () => {
-    await browser?.close();
-    await server?.stop();
+    await v?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -557,6 +566,6 @@ describe('a run that produced NaN', { skip: process.env.TT_MOCK === '1' && 'the 
     assert.match(await page.getByTestId('top5').textContent(), /no prediction: the logits are NaN/);
     await settle(page);
     await shot(page, '12-nan-run');
-    assert.deepEqual(errors, []);
+    assert.deepEqual(v.errors, []);
   });
 });

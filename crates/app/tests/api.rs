@@ -712,14 +712,7 @@ async fn lens_ends_with_the_model_prediction() {
 /// come as "nan" strings, a tensor with no finite value has no histogram range.
 #[tokio::test]
 async fn a_nan_run_is_served_as_json() {
-    let bytes = common::smollm2_variant(|w| {
-        let t = w
-            .tensors
-            .iter_mut()
-            .find(|t| t.name == "blk.3.attn_norm.weight")
-            .unwrap();
-        t.data[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
-    });
+    let bytes = common::smollm2_with_nan();
     let path = std::env::temp_dir().join(format!("tt-api-nan-{}.gguf", std::process::id()));
     std::fs::write(&path, bytes).unwrap();
     let m = Model::open(&path).unwrap();

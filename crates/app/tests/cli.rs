@@ -31,6 +31,23 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `trace MODEL --prompt "The capital of France is" --out OUT --threads 2`, which must succeed;
+/// its stdout.
+fn trace_capital(model: &Path, out: &Path) -> String {
+    let o = run(&[
+        "trace",
+        model.to_str().unwrap(),
+        "--prompt",
+        "The capital of France is",
+        "--out",
+        out.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
 /// A clean failure: exit 1, one `error: …` line on stderr containing every `parts`, no panic.
 fn assert_fails(o: &Output, parts: &[&str]) {
     let err = stderr(o);
@@ -193,29 +210,10 @@ fn bad_prompts_are_refused() {
 /// names where NaN first appears, and the trace file (NaN sums, no finite min) reads back.
 #[test]
 fn a_nan_in_the_weights_is_traced_and_saved() {
-    let bytes = common::smollm2_variant(|w| {
-        let t = w
-            .tensors
-            .iter_mut()
-            .find(|t| t.name == "blk.3.attn_norm.weight")
-            .expect("SmolLM2 has blk.3.attn_norm.weight");
-        assert_eq!(t.type_id, tt_core::GgmlType::F32.id());
-        t.data[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
-    });
+    let bytes = common::smollm2_with_nan();
     let model = TempFile::new("nan-model.gguf", &bytes);
     let out = TempFile::reserve("nan.ttrace");
-    let o = run(&[
-        "trace",
-        model.0.to_str().unwrap(),
-        "--prompt",
-        "The capital of France is",
-        "--out",
-        out.0.to_str().unwrap(),
-        "--threads",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = stdout(&o);
+    let text = trace_capital(&model.0, &out.0);
     assert!(text.contains("NaN/Inf: "), "{text}");
     assert!(text.contains("attn_norm-3"), "{text}");
     assert!(
@@ -254,18 +252,7 @@ fn a_nan_in_the_weights_is_traced_and_saved() {
 fn trace_prints_tokens_prediction_and_nan_summary() {
     let model = common::smollm2_path();
     let out = TempFile::reserve("smollm2.ttrace");
-    let o = run(&[
-        "trace",
-        model.to_str().unwrap(),
-        "--prompt",
-        "The capital of France is",
-        "--out",
-        out.0.to_str().unwrap(),
-        "--threads",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = stdout(&o);
+    let text = trace_capital(&model, &out.0);
     assert!(text.contains("(5 tokens)"), "{text}");
     for (id, piece) in [(504, "\"The\""), (3575, "\" capital\""), (314, "\" is\"")] {
         assert!(

@@ -50,6 +50,20 @@ pub fn smollm2_with_mxfp4() -> Vec<u8> {
     })
 }
 
+/// SmolLM2 with one NaN in layer 3's attention norm weight (element 2), so NaN appears at
+/// `attn_norm-3` and spreads from there.
+pub fn smollm2_with_nan() -> Vec<u8> {
+    smollm2_variant(|w| {
+        let t = w
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "blk.3.attn_norm.weight")
+            .expect("SmolLM2 has blk.3.attn_norm.weight");
+        assert_eq!(t.type_id, GgmlType::F32.id());
+        t.data[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    })
+}
+
 /// SmolLM2 claiming another architecture.
 pub fn smollm2_as_arch(arch: &str) -> Vec<u8> {
     smollm2_variant(|w| {
