@@ -458,8 +458,8 @@ pub struct Lens {
 pub enum LensUnavailable {
     #[error("the logit lens needs the model's weights: start the server with the GGUF file the trace was made from (`tensor-trace serve MODEL.gguf --trace FILE`)")]
     NoModel,
-    #[error("the trace is of {trace:?}, not of the loaded model {model:?}")]
-    OtherModel { trace: String, model: String },
+    #[error("the trace was not made with the loaded model {model:?}: {why}")]
+    OtherModel { model: String, why: String },
 }
 
 /// The logit lens of a traced run of `model`.
@@ -470,11 +470,14 @@ pub fn logit_lens(
     threads: usize,
 ) -> anyhow::Result<Lens> {
     let model = model.ok_or(LensUnavailable::NoModel)?;
-    let trace_file = doc.model.file.clone().unwrap_or_default();
-    if trace_file != model.file_name() {
+    // by configuration, not file name: a copy or a renamed file is the same model
+    if let Err(e) = compare::same_config(&doc.model, &model.spec.model_info()) {
         return Err(LensUnavailable::OtherModel {
-            trace: trace_file,
             model: model.file_name(),
+            why: e
+                .to_string()
+                .replace(" in A ", " in the trace ")
+                .replace(" in B", " in the model"),
         }
         .into());
     }

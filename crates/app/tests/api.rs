@@ -219,6 +219,33 @@ async fn tensor_ids_are_checked() {
         StatusCode::NOT_FOUND,
         "no tensor 99999999",
     );
+    // past u32: still a number, still no such tensor
+    assert_error(
+        &get(&app, "/api/tensor/4294967296").await,
+        StatusCode::NOT_FOUND,
+        "no tensor 4294967296",
+    );
+    // what axum itself would answer in plain text comes as JSON errors too
+    assert_error(
+        &get(&app, "/api/tensor/%ff").await,
+        StatusCode::BAD_REQUEST,
+        "bad path",
+    );
+    assert_error(
+        &get(&app, "/api/graph?preset=a&preset=b").await,
+        StatusCode::BAD_REQUEST,
+        "bad query string",
+    );
+    assert_error(
+        &get(&app, "/api/source?file=a&file=b").await,
+        StatusCode::BAD_REQUEST,
+        "bad query string",
+    );
+    for path in ["/api", "/api/"] {
+        let (status, body) = get(&app, path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -823,6 +850,24 @@ async fn diff_of_flash_attention_on_against_off() {
     // asked again: the same report
     let (_, again) = get(&app, "/api/diff").await;
     assert_eq!(again, body);
+}
+
+/// `serve MODEL --compare B` without a prompt: nothing to compare until a prompt is traced.
+#[tokio::test]
+async fn diff_of_an_untraced_graph_waits_for_a_trace() {
+    let untraced = Current::untraced(model().graph(5, true).unwrap());
+    let state = AppState::comparing(
+        untraced,
+        Some(model()),
+        Limits::default(),
+        Some(compare_with(true, PROMPT)),
+    );
+    let got = get(&server::router(state), "/api/diff").await;
+    assert_error(
+        &got,
+        StatusCode::NOT_FOUND,
+        "trace a prompt to compare it with b.ttrace",
+    );
 }
 
 #[tokio::test]

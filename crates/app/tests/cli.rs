@@ -148,6 +148,33 @@ fn bad_outputs_and_inputs_are_refused_up_front() {
     );
 }
 
+/// The logit lens reads a trace with a model file's weights: a model of another configuration
+/// (here only the RoPE base differs) is refused, whatever its file name.
+#[test]
+fn lens_refuses_a_model_the_trace_was_not_made_with() {
+    let out = TempFile::reserve("lens.ttrace");
+    trace_capital(&common::smollm2_path(), &out.0);
+    let other = TempFile::new(
+        "rope.gguf",
+        &common::smollm2_variant(|w| {
+            for (k, v) in w.metadata.iter_mut() {
+                if k == "llama.rope.freq_base" {
+                    *v = tt_core::gguf::Value::F32(10_000.0);
+                }
+            }
+        }),
+    );
+    assert_fails(
+        &run(&[
+            "lens",
+            out.0.to_str().unwrap(),
+            "--model",
+            other.0.to_str().unwrap(),
+        ]),
+        &["was not traced with", "rope.gguf", "rope"],
+    );
+}
+
 #[test]
 fn unsupported_architecture_is_refused() {
     let f = TempFile::new("gemma.gguf", &common::smollm2_as_arch("gemma3"));

@@ -247,7 +247,11 @@ fn export_dot_and_json_of_a_log_and_no_tl_without_values() {
         &"--out",
         &tl,
     ]);
-    assert_refused(&o, "no complete captured values", Some(&tl));
+    assert_refused(
+        &o,
+        "this is a llama.cpp log, which holds only the few values llama.cpp printed",
+        Some(&tl),
+    );
     let o = run(&[
         &"export",
         &reference("eval-callback-fa-off.log"),

@@ -719,6 +719,27 @@ mod tests {
         assert_eq!(back.max, 1.0);
     }
 
+    /// A sum read back from JSON is the sum written, to the last bit (a diff of a live run
+    /// against its own saved trace must find nothing).
+    #[test]
+    fn sums_round_trip_through_json_exactly() {
+        for sum in [
+            973.157_348_632_812_5f64,
+            0.1,
+            -90553.0,
+            1e-30,
+            3.402_823_466e38,
+        ] {
+            let s = Stats {
+                n: 1,
+                sum,
+                ..Default::default()
+            };
+            let back: Stats = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+            assert_eq!(back.sum.to_bits(), sum.to_bits(), "{sum}");
+        }
+    }
+
     #[test]
     fn nan_and_inf_are_counted_not_averaged() {
         let v = [1.0f32, f32::NAN, f32::NEG_INFINITY, 3.0];

@@ -309,6 +309,36 @@ pub fn same_shape(
     Ok(())
 }
 
+/// Whether two models have the same configuration: the same shape ([`same_shape`]), every
+/// hyperparameter both list equal (RoPE base, norm epsilon, …), and the same parameter count
+/// when both know it. The test for reading a trace with a model file's weights (the logit
+/// lens): the file's name does not matter, its configuration does.
+pub fn same_config(
+    ma: &crate::trace::ModelInfo,
+    mb: &crate::trace::ModelInfo,
+) -> Result<(), CompareError> {
+    same_shape(ma, mb)?;
+    for (key, x) in &ma.hparams {
+        if let Some(y) = mb.hparams.get(key) {
+            if x != y {
+                return Err(CompareError::DifferentModels {
+                    what: format!("`{key}`"),
+                    a: x.to_string(),
+                    b: y.to_string(),
+                });
+            }
+        }
+    }
+    if ma.n_params > 0 && mb.n_params > 0 && ma.n_params != mb.n_params {
+        return Err(CompareError::DifferentModels {
+            what: "the parameter count".into(),
+            a: ma.n_params.to_string(),
+            b: mb.n_params.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Refuse documents of different models (architecture, shape hyperparameters) or prompts.
 fn same_model(a: &GraphDoc, b: &GraphDoc) -> Result<(), CompareError> {
     same_shape(&a.model, &b.model)?;
@@ -486,6 +516,13 @@ fn diff_node(
     };
     d.cosine = acc.cosine();
     d.nonfinite_mismatch = acc.nonfinite_mismatch;
+    if acc.nonfinite_mismatch > 0 {
+        // a NaN/Inf against a number is no small difference: the finite pairs' metrics would
+        // read as a perfect match (JSON writes these as null)
+        d.max_abs = f64::INFINITY;
+        d.max_rel = f64::INFINITY;
+        d.cosine = None;
+    }
     d.worst_at = acc.worst_at;
     let slack = if d.mode == Mode::Printed {
         // Both sides rounded to 4 decimals can differ by one unit in the last place.
@@ -509,6 +546,8 @@ fn diff_node(
             acc.nonfinite_mismatch > 0 || acc.max_abs > slack + tol.rel * acc.scale
         }
         Mode::SumOnly => match (d.sum_a, d.sum_b) {
+            // a non-finite sum on one side only (or NaN against Inf) diverges
+            (Some(x), Some(y)) if !x.is_finite() || !y.is_finite() => sums_differ,
             (Some(x), Some(y)) => (x - y).abs() > tol.rel * x.abs().max(y.abs()),
             _ => false,
         },
@@ -612,7 +651,11 @@ impl Report {
                         d.exec_b,
                         d.max_abs,
                         d.max_rel,
-                        d.cosine.map_or("-".into(), |c| format!("{c:.6}")),
+                        match (d.cosine, d.nonfinite_mismatch) {
+                            (_, n) if n > 0 => format!("- ({n} values NaN/Inf on one side only)"),
+                            (Some(c), _) => format!("{c:.6}"),
+                            (None, _) => "-".into(),
+                        },
                         d.sum_a.map_or("-".into(), |x| format!("{x:.6}")),
                         d.sum_b.map_or("-".into(), |x| format!("{x:.6}")),
                     );
@@ -835,6 +878,45 @@ common_debug_cb_eval: y = (f32)      SCALE(x{3, 2, 1, 1}, }) = {1, 1, 1, 1}
         assert_eq!(r.nodes[0].nonfinite_mismatch, 1);
         assert_eq!(r.nodes[0].worst_at, Some([0, 0, 0, 0]));
         assert!(r.nodes[0].diverged);
+        // the finite pairs agree, but the node is not a "perfect match"
+        assert_eq!(r.nodes[0].max_abs, f64::INFINITY);
+        assert_eq!(r.nodes[0].cosine, None);
+        let table = r.table(true, 0);
+        assert!(
+            table.contains("1 values NaN/Inf on one side only"),
+            "{table}"
+        );
+    }
+
+    /// Sum-only nodes (cache writes) with a NaN sum on one side diverge.
+    #[test]
+    fn a_non_finite_sum_on_one_side_diverges() {
+        let mut a = doc();
+        let mut b = doc();
+        for (d, sum) in [(&mut a, 5.5), (&mut b, f64::NAN)] {
+            for t in &mut d.tensors {
+                t.printed = None;
+                t.stats = Some(crate::trace::Stats {
+                    n: 6,
+                    sum,
+                    ..Default::default()
+                });
+            }
+        }
+        let r = compare(
+            Side {
+                doc: &a,
+                values: &NoValues,
+            },
+            Side {
+                doc: &b,
+                values: &NoValues,
+            },
+            Tolerance::default(),
+        )
+        .unwrap();
+        assert_eq!(r.nodes[0].mode, Mode::SumOnly);
+        assert!(r.nodes[0].differs && r.nodes[0].diverged);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum OutPathError {
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("cannot write {path}: it is the input {input}; choose another output name")]
     IsInput { path: PathBuf, input: PathBuf },
+    #[error("cannot write {path}: it is a GGUF model; refusing to overwrite a model (choose another output name)")]
+    IsModel { path: PathBuf },
     #[error("cannot write {path}: no file name")]
     NoFileName { path: PathBuf },
 }
@@ -72,6 +74,9 @@ pub fn check(path: &Path, inputs: &[&Path]) -> Result<(), OutPathError> {
             });
         }
     }
+    if is_gguf(path) {
+        return Err(OutPathError::IsModel { path: err_path() });
+    }
     Ok(())
 }
 
@@ -92,6 +97,16 @@ fn special_kind(ft: &std::fs::FileType) -> &'static str {
 #[cfg(not(unix))]
 fn special_kind(_: &std::fs::FileType) -> &'static str {
     "special file"
+}
+
+/// True when the file starts with GGUF's magic: no command of ours writes a model.
+fn is_gguf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && &magic == b"GGUF"
 }
 
 /// True when both paths name one existing file (hard links and `./a` vs `a` included).
@@ -137,9 +152,12 @@ mod tests {
             .to_string();
         assert!(e.contains("nope") && e.contains("does not exist"), "{e}");
         std::fs::write(d.join("model.gguf"), b"GGUF").unwrap();
+        let e = check(&d.join("model.gguf"), &[]).unwrap_err().to_string();
+        assert!(e.contains("is a GGUF model"), "{e}");
+        std::fs::write(d.join("in.ttrace"), b"{}").unwrap();
         // the same file by another spelling
-        let other = d.join(".").join("model.gguf");
-        let e = check(&other, &[&d.join("model.gguf")])
+        let other = d.join(".").join("in.ttrace");
+        let e = check(&other, &[&d.join("in.ttrace")])
             .unwrap_err()
             .to_string();
         assert!(e.contains("is the input"), "{e}");

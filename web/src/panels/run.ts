@@ -79,7 +79,9 @@ export class RunPanel {
           'tbody',
           {},
           ...lens.layers.map((l) =>
-            h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), ...l.top.slice(0, 3).map((t) => h('td', { text: `${showPiece(t.text)} ${typeof t.prob === 'number' ? `${(t.prob * 100).toFixed(0)}%` : t.prob}` }))),
+            l.top.length > 0 && l.top.every((t) => typeof t.prob !== 'number')
+              ? h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), h('td', { class: 'bad', text: 'no prediction: the logits are NaN/Inf' }))
+              : h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), ...l.top.slice(0, 3).map((t) => h('td', { text: `${showPiece(t.text)} ${typeof t.prob === 'number' ? `${(t.prob * 100).toFixed(0)}%` : t.prob}` }))),
           ),
         ),
       ),

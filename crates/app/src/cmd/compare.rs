@@ -23,7 +23,7 @@ pub struct Args {
     pub b: PathBuf,
 
     /// A node diverges when max |a-b| > REL × max |a| (+ 1e-4 for printed values)
-    #[arg(long, value_name = "REL", default_value_t = Tolerance::default().rel)]
+    #[arg(long, value_name = "REL", default_value_t = Tolerance::default().rel, allow_negative_numbers = true)]
     pub tolerance: f64,
 
     /// Every matched node in the table, not just those around the first difference
@@ -62,6 +62,26 @@ impl Input {
             Input::Trace(t) => t,
             Input::Doc(_) => &NoValues,
         }
+    }
+}
+
+impl Input {
+    /// Refuses a run without captured values (an imported llama.cpp log, as a log, a graph
+    /// JSON or a .ttrace written by `import`): `what` needs every element, not a printed few.
+    pub fn require_values(&self, path: &Path, what: &str) -> anyhow::Result<()> {
+        let imported = self.doc().model.source == "llama.cpp-log";
+        anyhow::ensure!(
+            matches!(self, Input::Trace(_)) && !imported,
+            "{}: {what} needs a trace with captured values (a .ttrace from `tensor-trace trace`); \
+             this is {}",
+            path.display(),
+            if imported {
+                "a llama.cpp log, which holds only the few values llama.cpp printed"
+            } else {
+                "a graph document without values"
+            }
+        );
+        Ok(())
     }
 }
 
@@ -168,6 +188,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.check {
         if let Some(d) = report.first_divergence.map(|i| &report.nodes[i]) {
+            anyhow::ensure!(
+                d.nonfinite_mismatch == 0,
+                "`{}` (layer {}) diverges: {} values are NaN/Inf on one side only",
+                d.name,
+                d.layer.map_or("-".into(), |l| l.to_string()),
+                d.nonfinite_mismatch
+            );
+            if d.mode == compare::Mode::SumOnly {
+                anyhow::bail!(
+                    "`{}` (layer {}) diverges: sums {} / {} (only sums were compared)",
+                    d.name,
+                    d.layer.map_or("-".into(), |l| l.to_string()),
+                    d.sum_a.map_or("-".into(), |x| x.to_string()),
+                    d.sum_b.map_or("-".into(), |x| x.to_string()),
+                );
+            }
             anyhow::bail!(
                 "`{}` (layer {}) diverges: max abs {:.3e}, max rel {:.3e} > {}",
                 d.name,

@@ -53,6 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let doc = input.doc();
     match args.format {
         Format::Tl => {
+            input.require_values(&args.trace, "the TransformerLens export")?;
             let export = tt_models::export_tl::tl_activations(doc, input.values())
                 .with_context(|| format!("exporting {}", args.trace.display()))?;
             tt_models::export_tl::write_safetensors(&args.out, &export)?;

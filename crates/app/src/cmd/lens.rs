@@ -12,7 +12,7 @@ use tt_models::lens;
 use tt_models::tokenizer::Tokenizer;
 use tt_models::HParams;
 
-use super::compare::{load, Input};
+use super::compare::load;
 
 #[derive(Parser, Debug)]
 pub struct Args {
@@ -40,11 +40,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.top > 0, "--top must be at least 1");
     let input = load(&args.trace)?;
-    anyhow::ensure!(
-        matches!(input, Input::Trace(_)),
-        "{}: the logit lens needs a trace with captured values (.ttrace from `tensor-trace trace`)",
-        args.trace.display()
-    );
+    input.require_values(&args.trace, "the logit lens")?;
     let gguf =
         GgufFile::open(&args.model).with_context(|| format!("opening {}", args.model.display()))?;
     let hp = HParams::from_metadata(&gguf).with_context(|| format!("{}", args.model.display()))?;
@@ -54,7 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         hparams: hp.to_json(),
         ..Default::default()
     };
-    tt_core::compare::same_shape(&input.doc().model, &info).with_context(|| {
+    tt_core::compare::same_config(&input.doc().model, &info).with_context(|| {
         format!(
             "{} was not traced with {}",
             args.trace.display(),
@@ -84,6 +80,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out)?;
     } else {
         for l in &layers {
+            // NaN logits rank nothing: tokens 0..k would look like a prediction
+            if !l.top.is_empty() && l.top.iter().all(|t| !t.prob.is_finite()) {
+                writeln!(
+                    out,
+                    "layer {:>3}: no prediction (the logits are NaN/Inf)",
+                    l.layer
+                )?;
+                continue;
+            }
             let cells: Vec<String> = l
                 .top
                 .iter()

@@ -47,7 +47,7 @@ pub struct Args {
     pub compare: Option<PathBuf>,
 
     /// With --compare: a node diverges when max |a-b| > REL × max |a|
-    #[arg(long, value_name = "REL", default_value_t = Tolerance::default().rel, requires = "compare")]
+    #[arg(long, value_name = "REL", default_value_t = Tolerance::default().rel, requires = "compare", allow_negative_numbers = true)]
     pub tolerance: f64,
 
     /// Preset graph to show when neither MODEL nor --trace is given (see /api/presets)
@@ -224,6 +224,19 @@ fn compare_with(
         tolerance.is_finite() && tolerance >= 0.0,
         "--tolerance must be a non-negative number, got {tolerance}"
     );
+    if !CompareWith::comparable(current) {
+        // a model's untraced graph: compared once the viewer has traced a prompt
+        let input = load(path)?;
+        eprintln!(
+            "diff: the graph has no values yet; trace a prompt in the viewer to compare it with {}",
+            path.display()
+        );
+        return Ok(CompareWith::new(
+            path.display().to_string(),
+            input,
+            Tolerance { rel: tolerance },
+        ));
+    }
     let sp = progress::spinner(&format!("comparing with {}", path.display()));
     let compared = load(path).and_then(|input| {
         let with = CompareWith::new(

@@ -168,7 +168,9 @@ fn report(trace: &Trace, out: &mut impl Write) -> std::io::Result<()> {
             "NaN/Inf: {} of {traced} computed tensors have some ({nan} NaN, {inf} Inf in all):",
             flagged.len()
         )?;
-        for (t, s) in &flagged {
+        // where it starts is what matters; the viewer's NaN/Inf button walks all of them
+        const SHOWN: usize = 20;
+        for (t, s) in flagged.iter().take(SHOWN) {
             writeln!(
                 out,
                 "  {:>5}  {:<32}  {:>10} NaN  {:>10} Inf  of {}",
@@ -177,6 +179,13 @@ fn report(trace: &Trace, out: &mut impl Write) -> std::io::Result<()> {
                 s.nan,
                 s.inf,
                 s.n
+            )?;
+        }
+        if flagged.len() > SHOWN {
+            writeln!(
+                out,
+                "  … and {} more (every one is in the trace: `tensor-trace serve --trace FILE`)",
+                flagged.len() - SHOWN
             )?;
         }
     }

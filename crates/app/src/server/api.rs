@@ -5,7 +5,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tt_core::trace::TensorDoc;
 
 use super::error::ApiError;
-use super::state::{AppState, Current, JobProgress, JobState, JobStatus};
+use super::state::{AppState, CompareWith, Current, JobProgress, JobState, JobStatus};
 use crate::engine::{self, TraceOptions};
 use crate::llama_cpp::{self, LlamaCppRef};
 use crate::{sources, summary};
@@ -28,8 +28,9 @@ pub struct GraphQuery {
 /// GET /api/graph[?preset=<id>]
 pub async fn graph(
     State(s): State<AppState>,
-    Query(q): Query<GraphQuery>,
+    q: Result<Query<GraphQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
     let current = s.current().doc;
     // A large graph takes a moment to build and serialize: off the async threads.
     let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
@@ -54,12 +55,26 @@ pub async fn presets() -> Json<Vec<engine::PresetInfo>> {
     Json(engine::presets())
 }
 
+/// A malformed query string as a JSON 400 (axum's own answer is plain text).
+fn bad_query(r: QueryRejection) -> ApiError {
+    ApiError::BadRequest(format!("bad query string: {}", r.body_text()))
+}
+
+/// The `{id}` path segment, or a JSON 400 (not UTF-8, …).
+fn path_id(id: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    id.map(|Path(id)| id)
+        .map_err(|r| ApiError::BadRequest(format!("bad path: {}", r.body_text())))
+}
+
 /// The tensor `id` of the current graph.
 fn tensor(c: &Current, id: &str) -> Result<TensorDoc, ApiError> {
-    let n: u32 = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("tensor id must be a number, got {id:?}")))?;
-    c.doc.tensors.get(n as usize).cloned().ok_or_else(|| {
+    let n: u64 = id.parse().map_err(|_| {
+        ApiError::BadRequest(format!(
+            "tensor id must be a non-negative whole number, got {id:?}"
+        ))
+    })?;
+    let found = usize::try_from(n).ok().and_then(|i| c.doc.tensors.get(i));
+    found.cloned().ok_or_else(|| {
         ApiError::NotFound(format!(
             "no tensor {n}: this graph has {} tensors",
             c.doc.tensors.len()
@@ -85,10 +100,10 @@ fn values_of(c: &Current, t: &TensorDoc) -> Result<([i64; 4], Vec<f32>), ApiErro
 /// GET /api/tensor/{id}
 pub async fn tensor_values(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<summary::TensorSummary>, ApiError> {
     let c = s.current();
-    let t = tensor(&c, &id)?;
+    let t = tensor(&c, &path_id(id)?)?;
     let summary = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let (stored_ne, data) = values_of(&c, &t)?;
         let mut sum = summary::summarize(t.id, &t.name, t.ne, stored_ne, &data);
@@ -106,10 +121,10 @@ pub async fn tensor_values(
 /// GET /api/attention/{id}
 pub async fn attention(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<summary::Attention>, ApiError> {
     let c = s.current();
-    let t = tensor(&c, &id)?;
+    let t = tensor(&c, &path_id(id)?)?;
     if !(t.op == "SOFT_MAX" && t.name.starts_with("kq_soft_max")) {
         return Err(ApiError::NotFound(format!(
             "{:?} is a {} node: attention weights exist only for kq_soft_max-<layer> nodes, \
@@ -171,10 +186,10 @@ pub struct Code {
 /// GET /api/code/{id}
 pub async fn code(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Code>, ApiError> {
     let c = s.current();
-    let t = tensor(&c, &id)?;
+    let t = tensor(&c, &path_id(id)?)?;
     let ours = t.location.as_ref().and_then(|l| {
         Some(OursCode {
             file: l.file.clone(),
@@ -203,7 +218,10 @@ pub struct SourceQuery {
 }
 
 /// GET /api/source?file=<workspace-relative path>
-pub async fn source(Query(q): Query<SourceQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn source(
+    q: Result<Query<SourceQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
     let file = q
         .file
         .ok_or_else(|| ApiError::BadRequest("missing ?file=<path>".into()))?;
@@ -367,6 +385,13 @@ pub async fn diff(State(s): State<AppState>) -> Result<Response, ApiError> {
                     .into(),
             )
         })?;
+        if !CompareWith::comparable(&c) {
+            return Err(ApiError::NotFound(format!(
+                "nothing to compare yet: the graph on show has not been traced; trace a prompt \
+                 to compare it with {}",
+                with.label
+            )));
+        }
         let report = with
             .report(&c)
             .map_err(|e| ApiError::Conflict(format!("cannot compare with {}: {e}", with.label)))?;

@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/trace/status", get(api::trace_status))
         .route("/api/lens", get(api::lens))
         .route("/api/diff", get(api::diff))
+        .route("/api", get(api_not_found).post(api_not_found))
+        .route("/api/", get(api_not_found).post(api_not_found))
         .route("/api/{*rest}", get(api_not_found).post(api_not_found))
         .fallback(assets::static_file)
         .layer(DefaultBodyLimit::max(max_body))

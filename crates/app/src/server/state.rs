@@ -131,6 +131,16 @@ impl CompareWith {
         }
     }
 
+    /// True when `current` has values to compare: captured ones, or a log's printed ones.
+    pub fn comparable(current: &Current) -> bool {
+        current.values.is_some()
+            || current
+                .doc
+                .tensors
+                .iter()
+                .any(|t| t.printed.is_some() || t.stats.is_some())
+    }
+
     /// The comparison of `current` (side A, the reference) with B; computed once per graph.
     pub fn report(&self, current: &Current) -> Result<Arc<Report>, compare::CompareError> {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());

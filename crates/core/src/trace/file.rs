@@ -32,6 +32,12 @@ pub enum TraceError {
         #[source]
         source: SafeTensorError,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: no graph document under __metadata__[{METADATA_KEY:?}]")]
     MissingDocument { path: PathBuf },
     #[error("{path}: the graph document is not valid JSON")]
@@ -136,10 +142,17 @@ pub fn write(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    // errors name the file asked for, not the temporary one
     let result = safetensors::serialize_to_file(tensors, Some(meta), &tmp)
-        .map_err(|source| TraceError::Safetensors {
-            path: tmp.clone(),
-            source,
+        .map_err(|source| match source {
+            SafeTensorError::IoError(source) => TraceError::Write {
+                path: path.to_path_buf(),
+                source,
+            },
+            source => TraceError::Safetensors {
+                path: path.to_path_buf(),
+                source,
+            },
         })
         .and_then(|()| {
             std::fs::rename(&tmp, path).map_err(|source| TraceError::Io {
