@@ -852,6 +852,28 @@ async fn diff_of_flash_attention_on_against_off() {
     assert_eq!(again, body);
 }
 
+/// A live run against its own saved trace: nothing differs, not even a sum's last bit.
+#[tokio::test]
+async fn diff_of_a_run_with_its_own_saved_trace_is_empty() {
+    let state = AppState::comparing(
+        traced(false),
+        None,
+        Limits::default(),
+        Some(compare_with(false, PROMPT)),
+    );
+    let (status, body) = get(&server::router(state), "/api/diff").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let r = &body["report"];
+    assert_eq!(
+        r["first_difference"],
+        Value::Null,
+        "{}",
+        r["nodes"][r["first_difference"].as_u64().unwrap_or(0) as usize]
+    );
+    assert_eq!(r["nodes"].as_array().unwrap().len(), 1086);
+    assert!(r["unmatched_a"].as_array().unwrap().is_empty());
+}
+
 /// `serve MODEL --compare B` without a prompt: nothing to compare until a prompt is traced.
 #[tokio::test]
 async fn diff_of_an_untraced_graph_waits_for_a_trace() {
