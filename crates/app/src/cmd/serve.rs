@@ -195,7 +195,8 @@ fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow:
             let plan = m.check(&opts)?;
             anyhow::ensure!(
                 plan.bytes <= limits.memory_budget,
-                "tracing {} tokens needs about {}, over the --memory-budget of {}",
+                "{}: tracing {} tokens needs about {}, over the --memory-budget of {}",
+                m.file_name(),
                 plan.n_tokens,
                 engine::human_bytes(plan.bytes),
                 engine::human_bytes(limits.memory_budget)

@@ -26,7 +26,7 @@ pub enum TraceError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a valid safetensors file")]
+    #[error("{path}: not a valid .ttrace (safetensors) file, or truncated")]
     Safetensors {
         path: PathBuf,
         #[source]
