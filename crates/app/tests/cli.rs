@@ -175,6 +175,31 @@ fn lens_refuses_a_model_the_trace_was_not_made_with() {
     );
 }
 
+/// A tensor type id this build does not know: `inspect` still lists the file, and warns.
+#[test]
+fn inspect_warns_about_unknown_tensor_types() {
+    let bytes = common::smollm2_variant(|w| {
+        let t = w
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "blk.0.attn_q.weight")
+            .unwrap();
+        t.type_id = 99;
+    });
+    let f = TempFile::new("type99.gguf", &bytes);
+    let o = run(&["inspect", f.0.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("blk.0.attn_q.weight"));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: ")
+            && err.contains("type99.gguf")
+            && err.contains("1 tensor(s)")
+            && err.contains("blk.0.attn_q.weight is type 99"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unsupported_architecture_is_refused() {
     let f = TempFile::new("gemma.gguf", &common::smollm2_as_arch("gemma3"));

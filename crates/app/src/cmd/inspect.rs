@@ -58,6 +58,21 @@ fn print_text(f: &GgufFile, out: &mut impl Write) -> std::io::Result<()> {
         *by_type.entry(t.type_name().into_owned()).or_default() += 1;
     }
     let types: Vec<String> = by_type.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let unknown: Vec<&str> = f
+        .tensors()
+        .iter()
+        .filter(|t| t.ty.is_err())
+        .map(|t| t.name.as_str())
+        .collect();
+    if let Some(first) = unknown.first() {
+        eprintln!(
+            "warning: {}: {} tensor(s) have a ggml type id this build does not know (first: {first} \
+             is {}); they are listed, but cannot be read or computed",
+            f.path().display(),
+            unknown.len(),
+            f.tensors().iter().find(|t| t.ty.is_err()).map_or_else(String::new, |t| t.type_name().into_owned())
+        );
+    }
     writeln!(
         out,
         "tensors     {} ({} parameters, {}): {}",
