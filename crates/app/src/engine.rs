@@ -545,6 +545,16 @@ pub fn parse_threads(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// `n` and the noun, plural when `n` is not 1: `count(1, "token")` → "1 token".
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// 1536 → "1.5 KiB".
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -973,6 +973,12 @@ async fn requests_for_other_host_names_are_refused() {
         let (status, _) = send(&app, with_host(ok)).await;
         assert_eq!(status, StatusCode::OK, "{ok}");
     }
+    // two Host headers, a local one first: refused, not decided by order
+    let mut req = with_host("localhost:8765");
+    req.headers_mut()
+        .append(header::HOST, "evil.example".parse().unwrap());
+    let (status, _) = send(&app, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let open = app_with(Limits {
         local_only: false,
         ..Limits::default()

@@ -97,6 +97,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let current = initial_graph(&args, model.as_deref(), &limits)?;
     let mut what = describe(&current);
+    if let Some(path) = &args.trace {
+        what = format!("{what} (read from {})", path.display());
+    }
     let compare = match &args.compare {
         Some(path) => {
             let with = compare_with(path, args.tolerance, &current)?;
@@ -195,9 +198,9 @@ fn initial_graph(args: &Args, model: Option<&Model>, limits: &Limits) -> anyhow:
             let plan = m.check(&opts)?;
             anyhow::ensure!(
                 plan.bytes <= limits.memory_budget,
-                "{}: tracing {} tokens needs about {}, over the --memory-budget of {}",
+                "{}: tracing {} needs about {}, over the --memory-budget of {}",
                 m.file_name(),
-                plan.n_tokens,
+                engine::count(plan.n_tokens, "token"),
                 engine::human_bytes(plan.bytes),
                 engine::human_bytes(limits.memory_budget)
             );

@@ -64,9 +64,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = model.check(&opts)?;
     anyhow::ensure!(
         plan.bytes <= args.memory_budget,
-        "{}: tracing {} tokens needs about {}, over the --memory-budget of {}",
+        "{}: tracing {} needs about {}, over the --memory-budget of {}",
         model.file_name(),
-        plan.n_tokens,
+        engine::count(plan.n_tokens, "token"),
         engine::human_bytes(plan.bytes),
         engine::human_bytes(args.memory_budget)
     );
@@ -108,18 +108,18 @@ fn report(trace: &Trace, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(run) = &doc.run {
         writeln!(
             out,
-            "prompt: {:?} ({} tokens)",
+            "prompt: {:?} ({})",
             run.prompt,
-            run.tokens.len()
+            engine::count(run.tokens.len() as u64, "token")
         )?;
         for (i, t) in run.tokens.iter().enumerate() {
             writeln!(out, "  {i:>4}  {:>7}  {:?}", t.id, t.text)?;
         }
         writeln!(
             out,
-            "next token (flash attention {}, {} threads, {:.0} ms):",
+            "next token (flash attention {}, {}, {:.0} ms):",
             if run.flash_attn { "on" } else { "off" },
-            run.n_threads,
+            engine::count(run.n_threads, "thread"),
             run.compute_ms
         )?;
         // NaN logits rank nothing: listing tokens 0..4 would look like a prediction

@@ -278,9 +278,9 @@ pub async fn start_trace(
     let budget = s.limits().memory_budget;
     if plan.bytes > budget {
         return Err(ApiError::TooLarge(format!(
-            "tracing {} tokens needs about {} of memory, over the budget of {} \
+            "tracing {} needs about {} of memory, over the budget of {} \
              (use a shorter prompt, or start the server with a larger --memory-budget)",
-            plan.n_tokens,
+            engine::count(plan.n_tokens, "token"),
             engine::human_bytes(plan.bytes),
             engine::human_bytes(budget)
         )));

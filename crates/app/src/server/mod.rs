@@ -66,9 +66,14 @@ pub fn router(state: AppState) -> Router {
 /// in-process requests are). A page on another site that re-points its own name at 127.0.0.1
 /// (DNS rebinding) still sends its own name, and is refused.
 fn is_local_host(req: &Request) -> bool {
-    let Some(host) = req.headers().get(header::HOST) else {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let Some(host) = hosts.next() else {
         return true;
     };
+    // several Host headers: which one a proxy would honour is not ours to guess
+    if hosts.next().is_some() {
+        return false;
+    }
     let Ok(host) = host.to_str() else {
         return false;
     };
