@@ -198,7 +198,7 @@ export interface Attention {
   n_kv_used: number;
   tokens: string[];
   /** Per query head: n_tokens × n_kv_used probabilities, row-major (row = query token). */
-  heads: number[][];
+  heads: (number | null)[][];
 }
 
 /** `GET /api/code/{id}`. */

@@ -71,6 +71,8 @@ export class App {
   /** Diff mode: the shown run compared with the server's `--compare B` (null: no diff). */
   private diff: DiffIndex | null = null;
   private diffPanel: DiffPanel;
+  /** Removes the last diff error from the message area (a later diff may succeed). */
+  private clearDiffError: () => void = () => {};
 
   private needsRender = true;
   private pointer = { x: 0, y: 0 };
@@ -244,11 +246,12 @@ export class App {
   /** Asks the server for the comparison with `--compare B`; a 404 means diff mode is off. */
   private async loadDiff(store: GraphStore): Promise<void> {
     let d;
+    this.clearDiffError();
     try {
       d = await api.diff();
     } catch (e) {
       this.diffPanel.hide();
-      if (!(e instanceof ApiError && e.status === 404)) this.messages.error(`diff: ${errText(e)}`);
+      if (!(e instanceof ApiError && e.status === 404)) this.clearDiffError = this.messages.error(`diff: ${errText(e)}`);
       return;
     }
     if (this.g?.store !== store) return;
@@ -261,7 +264,7 @@ export class App {
   private applyDiffColors(): void {
     const d = this.diff && this.diffPanel.coloring ? this.diff : null;
     this.gscene.setColors(d ? (id) => d.color(id) : null);
-    const rows = this.diff ? (id: number) => diffRows(this.diff?.get(id)) : null;
+    const rows = this.diff ? (id: number) => (this.diff ? diffRows(this.diff.get(id), this.diff.classOf(id)) : []) : null;
     this.hoverCard.setExtraRows(rows);
     this.pinnedCard.setExtraRows(rows);
     const sel = this.selection.selected;
@@ -423,7 +426,15 @@ export class App {
       if (s.state === 'done' || s.state === 'idle') break;
     }
     this.preset = null;
-    await this.load(null, true);
+    // the same node in the new run, when it has one (compare a node across prompts)
+    const g = this.g;
+    const sel = this.selection.selected;
+    const keep = g && sel !== null ? g.store.refOf(sel) : undefined;
+    if (!(await this.load(null, keep === undefined))) return;
+    const id = keep === undefined ? undefined : this.g?.store.find(keep);
+    if (id !== undefined) this.focus(id, false);
+    else if (keep !== undefined) this.resetView(false);
+    this.writeHash();
   }
 
   private async applyHash(): Promise<void> {

@@ -71,7 +71,11 @@ describe('DiffIndex', () => {
       unmatched_b: [],
     };
     const d = new DiffIndex(report, 'b.ttrace', [2, 3, 4, 5, 6]);
-    expect(d.counts).toEqual({ equal: 1, within: 1, diverged: 2, uncompared: 0, unmatched: 1 });
+    expect(d.counts).toEqual({ equal: 1, within: 1, diverged: 2, uncompared: 0, unmatched: 1, leaf: 0 });
+    // a tensor outside `nodes` is a leaf: never compared, never "only in this run"
+    expect(d.classOf(1)).toBe('leaf');
+    expect(d.color(1)).toBe(DIFF_COLORS.leaf);
+    expect(d.classOf(4)).toBe('unmatched');
     expect(d.firstDifference).toBe(3);
     expect(d.firstDivergence).toBe(5);
     expect(d.diverged).toEqual([5, 6]);

@@ -9,5 +9,7 @@ describe('showPiece', () => {
     expect(showPiece('ĊĊ')).toBe('⏎⏎');
     expect(showPiece('a\nb\tc')).toBe('a⏎b⇥c');
     expect(showPiece('The')).toBe('The');
+    // a non-breaking space would look like nothing at all
+    expect(showPiece('\u00a0')).toBe('⍽');
   });
 });

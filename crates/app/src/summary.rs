@@ -6,7 +6,7 @@
 //! as a matrix whose columns are ne[0] and whose rows are ne[1]·ne[2]·ne[3] (for an activation
 //! `[n_embd, n_tokens]`: one row per token), reduced to at most 64 × 128 cells by block means.
 //! NaN and Inf are counted in the statistics and left out of means and histograms; they are
-//! never hidden: a heatmap cell with no finite value is `null`.
+//! never hidden: a heatmap cell holding any NaN or Inf is `null` (the viewer marks it).
 
 use serde::Serialize;
 use tt_core::capture::stats_of;
@@ -79,19 +79,25 @@ fn heatmap(values: &[f32], ne: [i64; 4]) -> Heatmap {
     let (out_r, out_c) = (rows.div_ceil(rb), cols.div_ceil(cb));
     let mut sums = vec![0f64; out_r * out_c];
     let mut counts = vec![0u32; out_r * out_c];
+    let mut bad = vec![false; out_r * out_c];
     for (r, row) in values.chunks(cols).enumerate().take(rows) {
         for (c, &v) in row.iter().enumerate() {
+            let cell = (r / rb) * out_c + c / cb;
             if v.is_finite() {
-                let cell = (r / rb) * out_c + c / cb;
                 sums[cell] += v as f64;
                 counts[cell] += 1;
+            } else {
+                bad[cell] = true;
             }
         }
     }
+    // a cell holding any NaN/Inf is null, however many finite values share it: averaging
+    // them away would hide exactly what the heatmap should show
     let values = sums
         .iter()
         .zip(&counts)
-        .map(|(&s, &n)| (n > 0).then(|| (s / n as f64) as f32))
+        .zip(&bad)
+        .map(|((&s, &n), &b)| (n > 0 && !b).then(|| (s / n as f64) as f32))
         .collect();
     let per = |n: usize| {
         if n == 1 {
@@ -229,6 +235,18 @@ mod tests {
         assert_eq!(h.values[0], Some(0.5), "mean of columns 0 and 1");
         assert_eq!(h.values[99], Some(198.5));
         assert!(h.col_label.contains("mean of 2"), "{}", h.col_label);
+    }
+
+    #[test]
+    fn heatmap_cell_with_one_nan_among_many_is_null() {
+        // 4096 columns → cells of 32: one NaN hides among 31 finite values
+        let mut v = vec![1.0f32; 4096];
+        v[70] = f32::NAN;
+        let h = heatmap(&v, [4096, 1, 1, 1]);
+        assert_eq!(h.values.len(), 128);
+        assert_eq!(h.values.iter().filter(|x| x.is_none()).count(), 1);
+        assert_eq!(h.values[2], None);
+        assert_eq!(h.values[3], Some(1.0));
     }
 
     #[test]

@@ -14,8 +14,10 @@ export type DiffClass =
   | 'diverged'
   /** Matched, but nothing could be compared (shapes differ, no values on a side). */
   | 'uncompared'
-  /** In A only (a leaf, or a node B's graph does not have). */
-  | 'unmatched';
+  /** A computed node B's graph does not have. */
+  | 'unmatched'
+  /** A weight, input or cache: not computed, so not compared. */
+  | 'leaf';
 
 /** Colours of the diff legend and the blocks (sRGB hex). */
 export const DIFF_COLORS: Record<DiffClass, number> = {
@@ -24,6 +26,7 @@ export const DIFF_COLORS: Record<DiffClass, number> = {
   diverged: 0xe03c31,
   uncompared: 0x6a5acd,
   unmatched: 0x2a2f37,
+  leaf: 0x4a5260,
 };
 
 export const DIFF_LABELS: Record<DiffClass, string> = {
@@ -32,6 +35,7 @@ export const DIFF_LABELS: Record<DiffClass, string> = {
   diverged: 'diverges',
   uncompared: 'not comparable',
   unmatched: 'only in this run',
+  leaf: 'weight / input / cache (not compared)',
 };
 
 export function classify(d: DiffNode | undefined): DiffClass {
@@ -57,7 +61,7 @@ function mix(c0: number, c1: number, t: number): number {
  */
 export function diffColor(d: DiffNode | undefined, tolerance: number): number {
   const c = classify(d);
-  if (!d || c === 'equal' || c === 'uncompared' || c === 'unmatched') return DIFF_COLORS[c];
+  if (!d || c === 'equal' || c === 'uncompared' || c === 'unmatched' || c === 'leaf') return DIFF_COLORS[c];
   const ratio = tolerance > 0 && d.max_rel !== null ? d.max_rel / tolerance : Infinity;
   if (c === 'within') {
     const t = Number.isFinite(ratio) && ratio > 0 ? Math.max(0, Math.min(1, (Math.log10(ratio) + 4) / 4)) : 0;
@@ -70,7 +74,8 @@ export function diffColor(d: DiffNode | undefined, tolerance: number): number {
 /** The report, by A's tensor id. */
 export class DiffIndex {
   readonly byId = new Map<number, DiffNode>();
-  readonly counts: Record<DiffClass, number> = { equal: 0, within: 0, diverged: 0, uncompared: 0, unmatched: 0 };
+  readonly counts: Record<DiffClass, number> = { equal: 0, within: 0, diverged: 0, uncompared: 0, unmatched: 0, leaf: 0 };
+  private readonly nodeSet: Set<number>;
   /** A's tensor ids of the first node that differs at all / diverges, if any. */
   readonly firstDifference: number | null;
   readonly firstDivergence: number | null;
@@ -85,6 +90,7 @@ export class DiffIndex {
     nodes: readonly number[],
   ) {
     for (const d of report.nodes) this.byId.set(d.id_a, d);
+    this.nodeSet = new Set(nodes);
     for (const id of nodes) this.counts[classify(this.byId.get(id))]++;
     for (const d of report.nodes) if (d.diverged) this.diverged.push(d.id_a);
     this.firstDifference = report.first_difference === null ? null : (report.nodes[report.first_difference]?.id_a ?? null);
@@ -95,7 +101,12 @@ export class DiffIndex {
     return this.byId.get(id);
   }
 
+  /** The class of any tensor of A: leaves (not in `nodes`) are never compared. */
+  classOf(id: number): DiffClass {
+    return this.nodeSet.has(id) ? classify(this.byId.get(id)) : 'leaf';
+  }
+
   color(id: number): number {
-    return diffColor(this.byId.get(id), this.report.tolerance.rel);
+    return this.nodeSet.has(id) ? diffColor(this.byId.get(id), this.report.tolerance.rel) : DIFF_COLORS.leaf;
   }
 }

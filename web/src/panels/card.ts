@@ -195,7 +195,7 @@ export class Card {
     });
     ctx.putImageData(img, 0, 0);
     c.style.height = `${Math.min(120, Math.max(24, (rows / cols) * 340))}px`;
-    const badText = bad > 0 ? `; green: ${bad === values.length ? 'every' : bad} cell${bad === 1 ? '' : 's'} NaN/Inf` : '';
+    const badText = bad > 0 ? `; green: ${bad === values.length ? 'every cell' : bad === 1 ? '1 cell' : `${bad} cells`} holding NaN/Inf` : '';
     into.append(c, h('div', { class: 'hint', text: `heatmap: ${rows} ${row_label} × ${cols} ${col_label} (block means, ±${num(scale)}${badText})` }));
   }
 }

@@ -45,13 +45,16 @@ export class DiffPanel {
           : h('button', { class: 'link mono', 'data-testid': testid, text: name(id), title: 'fly there', onclick: () => this.actions.focus(id) }),
       );
     const order: DiffClass[] = ['equal', 'within', 'diverged', 'uncompared', 'unmatched'];
+    // diverged blocks run from orange (just past the tolerance) to red (1000× past it)
+    const swatch = (c: DiffClass) =>
+      c === 'diverged' ? 'background:linear-gradient(90deg,#f08a24,#e03c31)' : c === 'within' ? 'background:linear-gradient(90deg,#8fbc5a,#d8c040)' : `background:${hex(DIFF_COLORS[c])}`;
     const rows = order
       .filter((c) => d.counts[c] > 0)
       .map((c) =>
         h(
           'div',
           { class: 'row', 'data-class': c },
-          h('span', { class: 'sw', style: `background:${hex(DIFF_COLORS[c])}` }),
+          h('span', { class: 'sw', style: swatch(c) }),
           h('span', { class: 'grow', text: DIFF_LABELS[c] }),
           h('span', { class: 'muted', text: String(d.counts[c]) }),
         ),
@@ -68,10 +71,24 @@ export class DiffPanel {
           })
         : null;
     const parts: (HTMLElement | null)[] = [
-      h('h3', {}, h('label', { title: 'colour blocks by divergence instead of by group' }, this.toggle, ' diff')),
+      h(
+        'h3',
+        {},
+        h('label', { title: 'colour blocks by divergence instead of by group' }, this.toggle, ' diff'),
+        h('span', {
+          class: 'fold',
+          title: 'fold / unfold this panel',
+          'data-testid': 'diff-fold',
+          text: this.el.classList.contains('collapsed') ? '▸' : '▾',
+          onclick: (e: Event) => {
+            const folded = this.el.classList.toggle('collapsed');
+            (e.target as HTMLElement).textContent = folded ? '▸' : '▾';
+          },
+        }),
+      ),
       h('div', { class: 'muted', title: r.a, text: `A (shown): ${r.a}` }),
       h('div', { class: 'muted', title: `${d.bName}: ${r.b}`, text: `B: ${d.bName}` }),
-      h('div', { class: 'muted', text: `diverges when max |a−b| > ${r.tolerance.rel} × max |a|` }),
+      h('div', { class: 'muted wrap', text: `diverges when max |a−b| > ${r.tolerance.rel} × max |a|` }),
       jump('first difference', d.firstDifference, 'diff-first-difference'),
       jump('first divergence', d.firstDivergence, 'diff-first-divergence'),
       h('div', { 'data-testid': 'diff-counts' }, ...rows),
@@ -84,10 +101,9 @@ export class DiffPanel {
 }
 
 /** The card's rows for a node in diff mode. */
-export function diffRows(d: DiffNode | undefined): HTMLElement[] {
+export function diffRows(d: DiffNode | undefined, c: DiffClass = classify(d)): HTMLElement[] {
   const row = (k: string, v: string, cls = 'mono') => h('tr', {}, h('td', { text: k }), h('td', { class: cls, text: v }));
-  const c = classify(d);
-  if (!d) return [row('vs B', DIFF_LABELS.unmatched, 'muted')];
+  if (!d) return [row('vs B', DIFF_LABELS[c], 'muted')];
   const what =
     d.mode === 'full'
       ? `${d.n} values`

@@ -9,7 +9,7 @@ import { h } from './dom';
  * space (▁) become a space and ⏎; real newlines and tabs become ⏎ and ⇥.
  */
 export function showPiece(text: string): string {
-  return text.replace(/[Ġ▁]/g, ' ').replace(/Ċ|\n/g, '⏎').replace(/\t/g, '⇥');
+  return text.replace(/[Ġ▁]/g, ' ').replace(/Ċ|\n/g, '⏎').replace(/\t/g, '⇥').replace(/\u00a0/g, '⍽');
 }
 
 export class RunPanel {
@@ -80,8 +80,16 @@ export class RunPanel {
           {},
           ...lens.layers.map((l) =>
             l.top.length > 0 && l.top.every((t) => typeof t.prob !== 'number')
-              ? h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), h('td', { class: 'bad', text: 'no prediction: the logits are NaN/Inf' }))
-              : h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), ...l.top.slice(0, 3).map((t) => h('td', { text: `${showPiece(t.text)} ${typeof t.prob === 'number' ? `${(t.prob * 100).toFixed(0)}%` : t.prob}` }))),
+              ? h('tr', {}, h('td', { class: 'muted', text: `L${l.layer}` }), h('td', { class: 'bad', colspan: 3, text: 'no prediction: the logits are NaN/Inf' }))
+              : h(
+                  'tr',
+                  {},
+                  h('td', { class: 'muted', text: `L${l.layer}` }),
+                  // each token in a box, so a space or a newline token is visible
+                  ...l.top.slice(0, 3).map((t) =>
+                    h('td', { title: `id ${t.id}` }, h('span', { class: 'tok', text: showPiece(t.text) }), ` ${typeof t.prob === 'number' ? `${(t.prob * 100).toFixed(0)}%` : t.prob}`),
+                  ),
+                ),
           ),
         ),
       ),

@@ -357,7 +357,14 @@ pub async fn trace_status(State(s): State<AppState>) -> Json<JobStatus> {
 pub async fn lens(State(s): State<AppState>) -> Result<Json<engine::Lens>, ApiError> {
     let c = s.current();
     let values = c.values.clone().ok_or_else(|| {
-        ApiError::NotFound("this graph has not been traced: run a prompt first".into())
+        ApiError::NotFound(if c.doc.model.source == "llama.cpp-log" {
+            "this is a llama.cpp log: it holds only the few values llama.cpp printed, and the \
+             logit lens needs every value of each layer's residual stream; trace the prompt \
+             with `tensor-trace serve MODEL.gguf --prompt …`"
+                .into()
+        } else {
+            "this graph has not been traced: run a prompt first".into()
+        })
     })?;
     let model = s.model().cloned();
     let threads = s.limits().threads;
