@@ -556,6 +556,12 @@ describe('a run that produced NaN', { skip: process.env.TT_MOCK === '1' && 'the 
     await page.getByTestId('nan-inf').click();
     const first = await page.evaluate(() => window.__tt.selected());
     assert.equal(doc.tensors[first].name, 'attn_norm-3');
+    assert.equal(await page.getByTestId('nan-inf').textContent(), `⚠ 1/${bad.length} with NaN/Inf`);
+    // on to the next, and shift-click back
+    await page.getByTestId('nan-inf').click();
+    assert.equal(await page.evaluate(() => window.__tt.selected()), bad[1]);
+    await page.getByTestId('nan-inf').click({ modifiers: ['Shift'] });
+    assert.equal(await page.evaluate(() => window.__tt.selected()), first);
     await page.evaluate(() => window.__tt.focus('result_output'));
     const card = page.getByTestId('pinned-card');
     await card.getByTestId('naninf').waitFor({ state: 'visible' });

@@ -22,9 +22,10 @@ export class Hud {
   private run = h('button', { type: 'submit', text: 'trace', 'data-testid': 'trace' });
   private bar = h('div');
   private status = h('span', { class: 'muted', 'data-testid': 'trace-status' });
-  private bad = h('button', { class: 'bad', 'data-testid': 'nan-inf', title: 'fly to the next tensor holding NaN or Inf' });
+  private bad = h('button', { class: 'bad', 'data-testid': 'nan-inf', title: 'fly to the next tensor holding NaN or Inf (shift: the previous one)' });
   private badIds: number[] = [];
-  private badNext = 0;
+  /** Index in `badIds` of the tensor last flown to (-1: none yet). */
+  private badAt = -1;
 
   constructor(private readonly actions: HudActions) {
     const form = h(
@@ -41,10 +42,13 @@ export class Hud {
       h('div', { class: 'progress' }, this.bar),
       this.status,
     );
-    this.bad.addEventListener('click', () => {
-      if (this.badIds.length === 0) return;
-      this.actions.focus(this.badIds[this.badNext % this.badIds.length]);
-      this.badNext++;
+    // click: the next tensor with NaN/Inf in execution order; shift-click: the previous one
+    this.bad.addEventListener('click', (e: MouseEvent) => {
+      const n = this.badIds.length;
+      if (n === 0) return;
+      this.badAt = this.badAt < 0 ? 0 : (this.badAt + (e.shiftKey ? n - 1 : 1)) % n;
+      this.actions.focus(this.badIds[this.badAt]);
+      this.bad.textContent = `⚠ ${this.badAt + 1}/${n} with NaN/Inf`;
     });
     this.presets.addEventListener('change', () => this.actions.choosePreset(this.presets.value || null));
     this.el = h(
@@ -83,7 +87,7 @@ export class Hud {
       const s = doc.tensors[id].stats;
       return s !== null && s.nan + s.inf > 0;
     });
-    this.badNext = 0;
+    this.badAt = -1;
     this.bad.textContent = `⚠ ${this.badIds.length} with NaN/Inf`;
     this.bad.style.display = this.badIds.length > 0 ? '' : 'none';
     // the next trace uses the attention path of the graph on show unless the user says otherwise
