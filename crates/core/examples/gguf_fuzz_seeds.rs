@@ -4,7 +4,7 @@
 //! Run by `scripts/make-fuzz-seeds`:
 //!
 //! ```text
-//! cargo run -p tt-core --features test-writer --example gguf_fuzz_seeds -- fuzz/seeds/gguf
+//! cargo run -p tt-core --features test-writer --example gguf_fuzz_seeds -- fuzz/seeds-data/gguf
 //! ```
 
 use std::path::PathBuf;

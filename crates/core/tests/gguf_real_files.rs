@@ -361,8 +361,8 @@ fn fuzz_seeds_open_or_are_truncated() {
     }
 
     let mut heads = 0;
-    let committed = std::fs::read_dir(root.join("fuzz/seeds/gguf")).unwrap();
-    for entry in std::fs::read_dir(&data_dir).unwrap().chain(committed) {
+    // writer-*.gguf are there too once scripts/fuzz-smoke has made them
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
         let p = entry.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let r = GgufFile::open(&p);
