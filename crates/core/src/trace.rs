@@ -98,6 +98,12 @@ pub struct TopToken {
     pub prob: f64,
 }
 
+/// True when a top-k list ranks nothing: every probability is NaN/Inf (the logits were), so
+/// the listed tokens are the first ids, not a prediction.
+pub fn no_prediction(top: &[TopToken]) -> bool {
+    !top.is_empty() && top.iter().all(|t| !t.prob.is_finite())
+}
+
 /// One tensor: leaf or node.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TensorDoc {

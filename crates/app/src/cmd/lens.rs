@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         for l in &layers {
             // NaN logits rank nothing: tokens 0..k would look like a prediction
-            if !l.top.is_empty() && l.top.iter().all(|t| !t.prob.is_finite()) {
+            if tt_core::trace::no_prediction(&l.top) {
                 writeln!(
                     out,
                     "layer {:>3}: no prediction (the logits are NaN/Inf)",

@@ -228,33 +228,31 @@ fn compare_with(
         tolerance.is_finite() && tolerance >= 0.0,
         "--tolerance must be a non-negative number, got {tolerance}"
     );
-    if !CompareWith::comparable(current) {
-        // a model's untraced graph: compared once the viewer has traced a prompt
-        let input = load(path)?;
+    let sp = progress::spinner(&format!("comparing with {}", path.display()));
+    let with = load(path).map(|input| {
+        CompareWith::new(
+            path.display().to_string(),
+            input,
+            Tolerance { rel: tolerance },
+        )
+    });
+    // a model's untraced graph has nothing to compare yet: that waits for the first trace
+    let report = match &with {
+        Ok(w) if CompareWith::comparable(current) => Some(
+            w.report(current)
+                .with_context(|| format!("comparing the shown run with {}", path.display())),
+        ),
+        _ => None,
+    };
+    sp.finish_and_clear();
+    let with = with?;
+    let Some(report) = report.transpose()? else {
         eprintln!(
             "diff: the graph has no values yet; trace a prompt in the viewer to compare it with {}",
             path.display()
         );
-        return Ok(CompareWith::new(
-            path.display().to_string(),
-            input,
-            Tolerance { rel: tolerance },
-        ));
-    }
-    let sp = progress::spinner(&format!("comparing with {}", path.display()));
-    let compared = load(path).and_then(|input| {
-        let with = CompareWith::new(
-            path.display().to_string(),
-            input,
-            Tolerance { rel: tolerance },
-        );
-        let report = with
-            .report(current)
-            .with_context(|| format!("comparing the shown run with {}", path.display()))?;
-        Ok((with, report))
-    });
-    sp.finish_and_clear();
-    let (with, report) = compared?;
+        return Ok(with);
+    };
     match report.first_divergence.map(|i| &report.nodes[i]) {
         Some(d) => eprintln!(
             "diff: {} nodes matched; first divergence beyond {tolerance} at `{}` ({})",

@@ -123,7 +123,7 @@ fn report(trace: &Trace, out: &mut impl Write) -> std::io::Result<()> {
             run.compute_ms
         )?;
         // NaN logits rank nothing: listing tokens 0..4 would look like a prediction
-        if !run.top.is_empty() && run.top.iter().all(|t| !t.prob.is_finite()) {
+        if tt_core::trace::no_prediction(&run.top) {
             writeln!(
                 out,
                 "  no prediction: the logits are NaN/Inf (see where they first appear below)"

@@ -32,6 +32,8 @@ pub enum TraceError {
         #[source]
         source: SafeTensorError,
     },
+    #[error(transparent)]
+    OutPath(#[from] crate::outpath::OutPathError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -120,18 +122,9 @@ pub fn write(
             },
         ));
     }
-    // Never rename over a device, FIFO, directory or symlink (`-o /dev/null` as root would
-    // otherwise replace the device node with a regular file).
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            return Err(TraceError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other(
-                    "exists and is not a regular file; refusing to replace it",
-                ),
-            });
-        }
-    }
+    // never rename over a device, FIFO, directory, symlink or model (`-o /dev/null` as root
+    // would otherwise replace the device node with a regular file)
+    crate::outpath::check(path, &[])?;
     let json = serde_json::to_string(doc).map_err(|source| TraceError::Json {
         path: path.to_path_buf(),
         source,
